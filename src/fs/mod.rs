@@ -1,0 +1,3 @@
+//! Filesystem writers and readers, one module per format.
+
+pub mod ext;

@@ -1,0 +1,357 @@
+//! The output side: one `BlockDevice` trait, addressed by byte offset, with no
+//! cursor state. Writers never seek; they say where each byte goes.
+//!
+//! Implementations: a sparse raw file ([`SparseFile`]), memory ([`MemDevice`],
+//! for tests), and a window onto another device ([`Slice`], for partitions).
+//! The qcow2 container lives in `container::qcow2`.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// Errors of the output layer.
+#[derive(Debug, thiserror::Error)]
+pub enum IoError {
+    #[error("write of {len} bytes at offset {offset} goes past the end of the device ({size} bytes)")]
+    OutOfBounds { offset: u64, len: u64, size: u64 },
+    #[error("I/O error on {path}: {source}")]
+    Host {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("source file {path} changed size during the build: expected {expected} bytes, found {found}")]
+    SourceChanged {
+        path: PathBuf,
+        expected: u64,
+        found: u64,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, IoError>;
+
+/// Wraps a host I/O error with the path it concerns.
+pub fn host_err(path: &Path) -> impl FnOnce(std::io::Error) -> IoError + '_ {
+    move |source| IoError::Host {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A byte-addressed output device. The device starts out all zeros; writers
+/// may therefore skip writing zeros (and sparse sinks keep them as holes).
+pub trait BlockDevice {
+    /// Size of the device in bytes.
+    fn size(&self) -> u64;
+    /// Writes `buf` at `offset`.
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()>;
+    /// Reads into `buf` from `offset`.
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()>;
+    /// Copies `len` bytes of `src` starting at `src_offset` to `offset`.
+    /// The default reads and writes in large chunks, leaving all-zero chunks
+    /// as holes; the sparse file overrides it with `copy_file_range`.
+    fn copy_from(
+        &mut self,
+        offset: u64,
+        src: &mut File,
+        src_path: &Path,
+        src_offset: u64,
+        len: u64,
+    ) -> Result<()> {
+        copy_by_chunks(self, offset, src, src_path, src_offset, len)
+    }
+    /// Flushes buffered state (qcow2 tables, for example).
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Size of one streaming chunk: large enough for sequential I/O to run at
+/// disk speed, small enough that memory does not grow with file size.
+pub const CHUNK: usize = 1 << 20;
+
+fn check_bounds(size: u64, offset: u64, len: usize) -> Result<()> {
+    let len = len as u64;
+    match offset.checked_add(len) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(IoError::OutOfBounds { offset, len, size }),
+    }
+}
+
+/// Reads exactly `buf.len()` bytes, reporting a short file as a size change.
+fn read_exact_or_changed(
+    src: &mut File,
+    path: &Path,
+    buf: &mut [u8],
+    expected_total: u64,
+) -> Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        match src.read(&mut buf[done..]) {
+            Ok(0) => {
+                let found = src.metadata().map(|m| m.len()).unwrap_or(0);
+                return Err(IoError::SourceChanged {
+                    path: path.to_path_buf(),
+                    expected: expected_total,
+                    found,
+                });
+            }
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(host_err(path)(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Generic chunked copy; all-zero chunks are skipped (the device is zeroed).
+pub fn copy_by_chunks<D: BlockDevice + ?Sized>(
+    dev: &mut D,
+    offset: u64,
+    src: &mut File,
+    src_path: &Path,
+    src_offset: u64,
+    len: u64,
+) -> Result<()> {
+    src.seek(SeekFrom::Start(src_offset))
+        .map_err(host_err(src_path))?;
+    let mut buf = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK)).max(1)];
+    let mut done = 0u64;
+    while done < len {
+        let n = usize::try_from((len - done).min(buf.len() as u64)).unwrap_or(buf.len());
+        read_exact_or_changed(src, src_path, &mut buf[..n], src_offset + len)?;
+        if !is_zero(&buf[..n]) {
+            dev.write_at(offset + done, &buf[..n])?;
+        }
+        done += n as u64;
+    }
+    Ok(())
+}
+
+/// True when every byte is zero. Word-at-a-time; this runs over all data.
+pub fn is_zero(buf: &[u8]) -> bool {
+    let chunks = buf.chunks_exact(8);
+    let rest = chunks.remainder();
+    rest.iter().all(|&b| b == 0)
+        && chunks
+            .map(|c| u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .all(|w| w == 0)
+}
+
+/// In-memory device, for tests and for small metadata staging.
+#[derive(Debug, Clone)]
+pub struct MemDevice {
+    pub data: Vec<u8>,
+}
+
+impl MemDevice {
+    pub fn new(size: usize) -> Self {
+        MemDevice {
+            data: vec![0; size],
+        }
+    }
+}
+
+impl BlockDevice for MemDevice {
+    fn size(&self) -> u64 {
+        self.data.len() as u64
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
+        check_bounds(self.size(), offset, buf.len())?;
+        let start = offset as usize;
+        self.data[start..start + buf.len()].copy_from_slice(buf);
+        Ok(())
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        check_bounds(self.size(), offset, buf.len())?;
+        let start = offset as usize;
+        buf.copy_from_slice(&self.data[start..start + buf.len()]);
+        Ok(())
+    }
+}
+
+/// A raw image file, created at its full size as one hole. Zero blocks are
+/// never written, so they stay holes.
+pub struct SparseFile {
+    file: File,
+    path: PathBuf,
+    size: u64,
+}
+
+impl SparseFile {
+    /// Wraps a freshly created (empty) file and sets its length.
+    pub fn new(file: File, path: &Path, size: u64) -> Result<Self> {
+        file.set_len(size).map_err(host_err(path))?;
+        Ok(SparseFile {
+            file,
+            path: path.to_path_buf(),
+            size,
+        })
+    }
+    pub fn into_file(self) -> File {
+        self.file
+    }
+}
+
+impl BlockDevice for SparseFile {
+    fn size(&self) -> u64 {
+        self.size
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        check_bounds(self.size, offset, buf.len())?;
+        self.file
+            .write_all_at(buf, offset)
+            .map_err(host_err(&self.path))
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        check_bounds(self.size, offset, buf.len())?;
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(host_err(&self.path))
+    }
+    /// Lets the kernel move the bytes (`copy_file_range`, which reflinks where
+    /// the filesystem can). Falls back to chunked copying when the kernel
+    /// refuses (different filesystems on old kernels, special files).
+    fn copy_from(
+        &mut self,
+        offset: u64,
+        src: &mut File,
+        src_path: &Path,
+        src_offset: u64,
+        len: u64,
+    ) -> Result<()> {
+        check_bounds(self.size, offset, usize::try_from(len).unwrap_or(usize::MAX))?;
+        if len < 64 * 1024 {
+            return copy_by_chunks(self, offset, src, src_path, src_offset, len);
+        }
+        src.seek(SeekFrom::Start(src_offset))
+            .map_err(host_err(src_path))?;
+        self.file
+            .seek(SeekFrom::Start(offset))
+            .map_err(host_err(&self.path))?;
+        let copied = std::io::copy(&mut Read::by_ref(src).take(len), &mut self.file)
+            .map_err(host_err(src_path))?;
+        if copied != len {
+            let found = src.metadata().map(|m| m.len()).unwrap_or(0);
+            return Err(IoError::SourceChanged {
+                path: src_path.to_path_buf(),
+                expected: src_offset + len,
+                found,
+            });
+        }
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<()> {
+        self.file.flush().map_err(host_err(&self.path))?;
+        self.file.sync_data().map_err(host_err(&self.path))
+    }
+}
+
+/// A window `[start, start + len)` of another device: a partition.
+pub struct Slice<'a> {
+    inner: &'a mut dyn BlockDevice,
+    start: u64,
+    len: u64,
+}
+
+impl<'a> Slice<'a> {
+    pub fn new(inner: &'a mut dyn BlockDevice, start: u64, len: u64) -> Result<Self> {
+        check_bounds(inner.size(), start, usize::try_from(len).unwrap_or(usize::MAX))?;
+        Ok(Slice { inner, start, len })
+    }
+}
+
+impl BlockDevice for Slice<'_> {
+    fn size(&self) -> u64 {
+        self.len
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
+        check_bounds(self.len, offset, buf.len())?;
+        self.inner.write_at(self.start + offset, buf)
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        check_bounds(self.len, offset, buf.len())?;
+        self.inner.read_at(self.start + offset, buf)
+    }
+    fn copy_from(
+        &mut self,
+        offset: u64,
+        src: &mut File,
+        src_path: &Path,
+        src_offset: u64,
+        len: u64,
+    ) -> Result<()> {
+        check_bounds(self.len, offset, usize::try_from(len).unwrap_or(usize::MAX))?;
+        self.inner
+            .copy_from(self.start + offset, src, src_path, src_offset, len)
+    }
+}
+
+/// Output written to a temp file beside the target and renamed into place
+/// only on success: a failed build leaves nothing at the output path.
+pub struct AtomicOutput {
+    tmp: tempfile::NamedTempFile,
+    target: PathBuf,
+}
+
+impl AtomicOutput {
+    pub fn create(target: &Path) -> Result<Self> {
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".fstool-")
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map_err(host_err(&dir))?;
+        Ok(AtomicOutput {
+            tmp,
+            target: target.to_path_buf(),
+        })
+    }
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+    pub fn file(&self) -> Result<File> {
+        self.tmp.as_file().try_clone().map_err(host_err(self.tmp.path()))
+    }
+    /// Renames into place. Permissions follow the usual 0644 of an output
+    /// file rather than the 0600 of a temp file.
+    pub fn commit(self) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let perms = std::fs::Permissions::from_mode(0o644);
+        std::fs::set_permissions(self.tmp.path(), perms).map_err(host_err(&self.target))?;
+        self.tmp
+            .persist(&self.target)
+            .map_err(|e| host_err(&self.target)(e.error))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn is_zero_detects_any_nonzero_byte() {
+        let mut b = vec![0u8; 4099];
+        assert!(is_zero(&b));
+        for i in [0, 7, 8, 4095, 4098] {
+            b[i] = 1;
+            assert!(!is_zero(&b), "byte {i}");
+            b[i] = 0;
+        }
+    }
+
+    #[test]
+    fn slice_bounds_are_checked() {
+        let mut mem = MemDevice::new(100);
+        let mut s = Slice::new(&mut mem, 10, 20).unwrap();
+        s.write_at(19, &[7]).unwrap();
+        assert!(s.write_at(20, &[7]).is_err());
+        assert_eq!(mem.data[29], 7);
+    }
+}

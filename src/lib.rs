@@ -1,0 +1,10 @@
+//! fstool: deterministic, hermetic builder of filesystem and disk images.
+//!
+//! The pipeline runs one way: [`spec`] → [`tree`] → plan → writers ([`fs`],
+//! part) → sink ([`io`]). See `ARCHITECTURE.md` in the repository.
+
+pub mod fs;
+pub mod io;
+pub mod plan;
+pub mod spec;
+pub mod tree;
