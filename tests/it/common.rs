@@ -1,0 +1,106 @@
+//! Shared test helpers: finding validators, running them, temp trees.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// True when `FSTOOL_REQUIRE_TOOLS=1`: a missing validator fails the test.
+pub fn tools_required() -> bool {
+    std::env::var("FSTOOL_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
+}
+
+/// Finds `tool` on PATH (or in /sbin, /usr/sbin). Returns `None` after
+/// printing a skip notice, or panics when tools are required.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.extend(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from));
+    for d in dirs {
+        let p = d.join(name);
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    if tools_required() {
+        panic!("required tool `{name}` is missing (FSTOOL_REQUIRE_TOOLS=1)");
+    }
+    eprintln!("SKIPPED: `{name}` is not installed; this check did not run");
+    None
+}
+
+/// Runs a command and returns its output; panics with the output when it
+/// cannot be started.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Runs a command that must succeed; returns stdout as text.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The fstool binary built for this test run.
+pub fn fstool() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_fstool"))
+}
+
+/// True when running as root and loop devices exist: read-only loop mounts
+/// are possible. Prints a skip notice otherwise (never fails: mounting is an
+/// extra check on top of the validators).
+pub fn can_loop_mount() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc_geteuid() } == 0;
+    let ok = root && Path::new("/dev/loop-control").exists();
+    if !ok {
+        eprintln!("SKIPPED: loop mount needs root and /dev/loop-control");
+    }
+    ok
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let mut f = std::fs::File::open(path).unwrap();
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h).unwrap();
+    hex(&h.finalize())
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Writes `contents` to `root/rel`, creating parents.
+pub fn write_file(root: &Path, rel: &str, contents: &[u8]) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, contents).unwrap();
+}
+
+/// Deterministic pseudo-random bytes (xorshift), for file contents.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}

@@ -1,0 +1,4 @@
+//! Integration tests: one binary. Each module builds images and lets the
+//! real validators judge them.
+
+mod common;
