@@ -67,3 +67,8 @@ pub fn load(path: &Path) -> Result<Spec, SpecError> {
     };
     parse_str(&text, &path.display().to_string())
 }
+
+/// JSON Schema of the manifest (filled in by the schema module).
+pub fn schema() -> serde_json::Value {
+    serde_json::json!({})
+}

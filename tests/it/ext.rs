@@ -97,3 +97,35 @@ fn smoke_all_flavours_pass_e2fsck() {
         }
     }
 }
+
+#[test]
+fn big_directory_gets_an_htree_that_e2fsck_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    for (kind, n) in [
+        (ExtKind::Ext4, 10_000),
+        (ExtKind::Ext2, 3_000),
+        (ExtKind::Ext4, 150),
+    ] {
+        let mut t = Tree::new(meta(0o755));
+        let d = add(&mut t, NodeId::ROOT, b"many", 0o755, self::dir());
+        for i in 0..n {
+            let name = format!("file-{i:05}-{}", "x".repeat(i % 40));
+            add(
+                &mut t,
+                d,
+                name.as_bytes(),
+                0o644,
+                inline(format!("{i}\n").as_bytes()),
+            );
+        }
+        let img = dir.path().join(format!("{kind:?}-{n}.img"));
+        let mut o = ExtOptions::new(kind);
+        o.uuid = [9; 16];
+        o.hash_seed = [3; 16];
+        write_image(&t, &o, &img);
+        fsck_clean(&img);
+        if let Ok(k) = std::env::var("FSTOOL_KEEP") {
+            std::fs::copy(&img, format!("{k}/{kind:?}-{n}.img")).unwrap();
+        }
+    }
+}

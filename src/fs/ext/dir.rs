@@ -2,6 +2,7 @@
 //! tail of metadata_csum, and (for large directories) an htree index.
 
 use super::csum;
+use super::htree;
 use super::ExtOptions;
 use crate::tree::{NodeId, NodeKind, Tree};
 
@@ -39,9 +40,19 @@ pub struct DirLayout {
     pub htree: Option<super::dir::Htree>,
 }
 
-/// Placeholder for the hash-indexed layout (see `htree.rs`).
+/// A hash-indexed layout: children in hash order, packed into leaves, with
+/// zero or one level of interior index nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Htree;
+pub struct Htree {
+    /// Children (positions in the directory's child list) in hash order.
+    pub order: Vec<u32>,
+    /// Per leaf: index into `order` of its first entry, and the hash the
+    /// index records for it (bit 0 set when a hash run continues from the
+    /// previous leaf).
+    pub leaves: Vec<(u32, u32)>,
+    /// Interior index nodes (0 for a one-level tree).
+    pub nodes: u32,
+}
 
 /// Lays out the directory `id`. `lost_found` directories are padded to
 /// 16 KiB, as mke2fs does, so e2fsck can reconnect files without allocating.
@@ -68,6 +79,16 @@ pub fn layout(
         count += 1;
     }
     per_block.push(count);
+    if per_block.len() > 1 && opts.features.dir_index() && opts.htree && !lost_found {
+        if let Some(h) = htree_layout(tree, id, opts) {
+            let blocks = 1 + h.nodes as u64 + h.leaves.len() as u64;
+            return DirLayout {
+                blocks,
+                per_block: Vec::new(),
+                htree: Some(h),
+            };
+        }
+    }
     let mut blocks = per_block.len() as u64;
     if lost_found {
         blocks = blocks.max((16384 / bs as u64).max(1));
@@ -118,6 +139,12 @@ pub fn render(
     let usable = bs - if csum { TAIL } else { 0 };
     out.clear();
     out.resize(layout.blocks as usize * bs, 0);
+    if let Some(h) = &layout.htree {
+        render_htree(
+            tree, id, ino_of, self_ino, parent_ino, h, opts, inode_seed, out,
+        );
+        return;
+    }
     let children = tree.children(id);
     let mut next = 0usize;
     for b in 0..layout.blocks as usize {
@@ -148,6 +175,169 @@ pub fn render(
                 put_entry(buf, off, ino, rec, name, ft);
                 off += rec;
             }
+        }
+        if csum {
+            seal(buf, inode_seed);
+        }
+    }
+}
+
+fn htree_layout(tree: &Tree, id: NodeId, opts: &ExtOptions) -> Option<Htree> {
+    let bs = opts.block_size as usize;
+    let csum = opts.features.csum();
+    let usable = bs - if csum { TAIL } else { 0 };
+    let children = tree.children(id);
+    let mut keyed: Vec<(u32, u32, u32)> = children
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let (h, minor) = htree::half_md4(&tree.node(c).name, &opts.hash_seed);
+            (h, minor, i as u32)
+        })
+        .collect();
+    // Sorted by hash; ties by minor hash, then by name order: deterministic.
+    keyed.sort_unstable();
+    let mut leaves: Vec<(u32, u32)> = Vec::new();
+    let mut used = usable; // forces a new leaf for the first entry
+    let mut prev_hash = None;
+    for (pos, &(h, _, i)) in keyed.iter().enumerate() {
+        let r = rec_len(tree.node(children[i as usize]).name.len());
+        if used + r > usable {
+            let idx_hash = match prev_hash {
+                None => 0,
+                Some(p) if p == h => h | 1,
+                Some(_) => h,
+            };
+            leaves.push((pos as u32, idx_hash));
+            used = 0;
+        }
+        used += r;
+        prev_hash = Some(h);
+    }
+    let root_limit = htree::root_limit(bs, csum);
+    let node_limit = htree::node_limit(bs, csum);
+    let nodes = if leaves.len() <= root_limit {
+        0
+    } else {
+        let k = leaves.len().div_ceil(node_limit);
+        if k > root_limit {
+            // Three levels need the largedir feature; stay linear.
+            return None;
+        }
+        k as u32
+    };
+    Some(Htree {
+        order: keyed.into_iter().map(|k| k.2).collect(),
+        leaves,
+        nodes,
+    })
+}
+
+/// Writes an index block's count/limit header and entries at `at`;
+/// `entries` are (hash, logical block), the first hash implied.
+fn put_dx_entries(buf: &mut [u8], at: usize, limit: usize, entries: &[(u32, u32)]) {
+    buf[at..at + 2].copy_from_slice(&(limit as u16).to_le_bytes());
+    buf[at + 2..at + 4].copy_from_slice(&(entries.len() as u16).to_le_bytes());
+    buf[at + 4..at + 8].copy_from_slice(&entries[0].1.to_le_bytes());
+    for (k, &(h, b)) in entries.iter().enumerate().skip(1) {
+        let o = at + 8 * k;
+        buf[o..o + 4].copy_from_slice(&h.to_le_bytes());
+        buf[o + 4..o + 8].copy_from_slice(&b.to_le_bytes());
+    }
+}
+
+fn seal_dx(buf: &mut [u8], at: usize, limit: usize, count: usize, inode_seed: u32) {
+    let t = at + 8 * limit;
+    buf[t..t + 8].fill(0);
+    let c = csum::dx_node(inode_seed, buf, at, count, 0);
+    buf[t + 4..t + 8].copy_from_slice(&c.to_le_bytes());
+}
+
+/// Renders a hash-indexed directory: root, interior nodes, then leaves.
+#[allow(clippy::too_many_arguments)]
+fn render_htree(
+    tree: &Tree,
+    id: NodeId,
+    ino_of: &[u32],
+    self_ino: u32,
+    parent_ino: u32,
+    h: &Htree,
+    opts: &ExtOptions,
+    inode_seed: u32,
+    out: &mut [u8],
+) {
+    let bs = opts.block_size as usize;
+    let csum = opts.features.csum();
+    let usable = bs - if csum { TAIL } else { 0 };
+    let children = tree.children(id);
+    let first_leaf = 1 + h.nodes;
+    // Root block: "." and ".." (whose record spans the block), dx info.
+    {
+        let root = &mut out[..bs];
+        put_entry(root, 0, self_ino, 12, b".", 2);
+        put_entry(root, 12, parent_ino, bs - 12, b"..", 2);
+        root[0x18..0x1C].fill(0);
+        root[0x1C] = 1; // half_md4 (unsigned by the superblock flag)
+        root[0x1D] = 8; // info length
+        root[0x1E] = if h.nodes > 0 { 1 } else { 0 };
+        root[0x1F] = 0;
+        let limit = htree::root_limit(bs, csum);
+        let entries: Vec<(u32, u32)> = if h.nodes == 0 {
+            h.leaves
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (l.1, first_leaf + i as u32))
+                .collect()
+        } else {
+            let nl = htree::node_limit(bs, csum);
+            (0..h.nodes as usize)
+                .map(|j| (h.leaves[j * nl].1, 1 + j as u32))
+                .collect()
+        };
+        put_dx_entries(root, 0x20, limit, &entries);
+        if csum {
+            seal_dx(root, 0x20, limit, entries.len(), inode_seed);
+        }
+    }
+    // Interior nodes.
+    let nl = htree::node_limit(bs, csum);
+    for j in 0..h.nodes as usize {
+        let node = &mut out[(1 + j) * bs..(2 + j) * bs];
+        put_entry(node, 0, 0, bs, b"", 0);
+        let entries: Vec<(u32, u32)> = h.leaves[j * nl..((j + 1) * nl).min(h.leaves.len())]
+            .iter()
+            .enumerate()
+            .map(|(k, l)| (l.1, first_leaf + (j * nl + k) as u32))
+            .collect();
+        put_dx_entries(node, 8, nl, &entries);
+        if csum {
+            seal_dx(node, 8, nl, entries.len(), inode_seed);
+        }
+    }
+    // Leaves.
+    for (li, &(start, _)) in h.leaves.iter().enumerate() {
+        let end = h.leaves.get(li + 1).map_or(h.order.len(), |n| n.0 as usize);
+        let b = first_leaf as usize + li;
+        let buf = &mut out[b * bs..(b + 1) * bs];
+        let mut off = 0;
+        let items = &h.order[start as usize..end];
+        for (k, &ci) in items.iter().enumerate() {
+            let c = children[ci as usize];
+            let node = tree.node(c);
+            let rec = if k + 1 == items.len() {
+                usable - off
+            } else {
+                rec_len(node.name.len())
+            };
+            put_entry(
+                buf,
+                off,
+                ino_of[c.index()],
+                rec,
+                &node.name,
+                file_type(&node.kind, tree),
+            );
+            off += rec;
         }
         if csum {
             seal(buf, inode_seed);

@@ -177,9 +177,7 @@ pub fn plan(tree: &Tree, opts: &ExtOptions) -> Result<ExtPlan, ExtError> {
             };
             match try_layout(opts, &features, blocks, inodes, &needs) {
                 Ok(p) => Ok(finish(p, needs, ino_of, opts)),
-                Err(LayoutFail::NoSpace)
-                | Err(LayoutFail::Geometry)
-                | Err(LayoutFail::Needs(_)) => {
+                Err(LayoutFail::Geometry) | Err(LayoutFail::Needs(_)) => {
                     let needed = auto_blocks(opts, &features, &needs, max_ino, data_total)? * bs;
                     Err(ExtError::TooSmall {
                         size,
@@ -316,7 +314,6 @@ fn journal_blocks_for(opts: &ExtOptions, blocks: u64) -> u32 {
 enum LayoutFail {
     /// Needs at least this many blocks with the current geometry.
     Needs(u64),
-    NoSpace,
     Geometry,
     Inodes {
         available: u64,

@@ -9,6 +9,7 @@
 mod csum;
 pub mod dir;
 mod features;
+mod htree;
 pub mod layout;
 mod map;
 mod ondisk;

@@ -563,8 +563,7 @@ fn write_group_metadata(
             bm[(k / 8) as usize] |= 1 << (k % 8);
         }
         let mut used = 0u64;
-        loop {
-            let Some(&(s, e)) = ranges.peek() else { break };
+        while let Some(&(s, e)) = ranges.peek() {
             if s >= end {
                 break;
             }
