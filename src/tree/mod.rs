@@ -9,6 +9,9 @@
 
 use std::path::PathBuf;
 
+pub mod devtable;
+pub mod glob;
+mod host;
 pub mod resolve;
 
 /// Index of a node in [`Tree::nodes`].
