@@ -102,18 +102,7 @@ impl Report {
 
 /// `source_date_epoch` from the spec, else `$SOURCE_DATE_EPOCH`, else 0.
 pub fn epoch_of(spec: &Spec) -> Result<i64, BuildError> {
-    if let Some(e) = spec.source_date_epoch {
-        return Ok(e);
-    }
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| {
-            invalid(
-                "SOURCE_DATE_EPOCH",
-                format!("{v:?} is not a whole number of seconds"),
-            )
-        }),
-        _ => Ok(0),
-    }
+    Ok(spec::epoch(spec)?)
 }
 
 fn size_of(key: &str, s: &Option<SizeSpec>) -> Result<Option<u64>, BuildError> {

@@ -237,8 +237,3 @@ mod tests {
         assert_eq!(epoch_from(&spec, Some("yesterday")).unwrap(), 42);
     }
 }
-
-/// JSON Schema of the manifest (filled in by the schema module).
-pub fn schema() -> serde_json::Value {
-    serde_json::json!({})
-}
