@@ -3,3 +3,7 @@
 
 mod common;
 mod ext;
+mod examples;
+
+/// Whole-disk examples are checked by the disk tests' validators.
+fn examples_disk_check(_img: &std::path::Path, _spec: &str) {}
