@@ -9,7 +9,12 @@ fn examples() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("toml" | "json")))
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("toml" | "json")
+            )
+        })
         .collect();
     v.sort();
     v
@@ -24,7 +29,11 @@ pub fn build_spec(spec: &Path, out: &Path) -> String {
         .find_map(|l| l.strip_prefix("sha256 "))
         .unwrap_or_else(|| panic!("no sha256 line in {stdout}"))
         .to_string();
-    assert_eq!(printed, sha256_file(out), "printed hash differs from the file's");
+    assert_eq!(
+        printed,
+        sha256_file(out),
+        "printed hash differs from the file's"
+    );
     printed
 }
 
@@ -35,7 +44,11 @@ fn examples_build_validate_and_are_pinned() {
     assert!(list.len() >= 3, "examples missing: {list:?}");
     for spec in list {
         let name = spec.file_stem().unwrap().to_string_lossy().into_owned();
-        let ext = if name.ends_with("qcow2") { "qcow2" } else { "img" };
+        let ext = if name.ends_with("qcow2") {
+            "qcow2"
+        } else {
+            "img"
+        };
         let out = dir.path().join(format!("{name}.{ext}"));
         let sha = build_spec(&spec, &out);
         let text = std::fs::read_to_string(&spec).unwrap();

@@ -2,8 +2,9 @@
 //! real validators judge them.
 
 mod common;
-mod ext;
 mod examples;
+mod ext;
 
 /// Whole-disk examples are checked by the disk tests' validators.
 fn examples_disk_check(_img: &std::path::Path, _spec: &str) {}
+mod scale;

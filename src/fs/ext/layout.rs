@@ -17,7 +17,7 @@ use super::map;
 use super::xattr;
 use super::{ExtError, ExtOptions, Headroom, InodePolicy};
 use crate::plan::size::human;
-use crate::tree::{NodeId, NodeKind, Tree};
+use crate::tree::{FileData, NodeId, NodeKind, Tree};
 use serde::Serialize;
 
 pub const ROOT_INO: u32 = 2;
@@ -761,7 +761,7 @@ fn inode_needs(tree: &Tree, opts: &ExtOptions) -> Result<(Vec<Need>, Vec<u32>, u
                 }
                 (vec![(0, nb)], nb, Some(layout))
             }
-            NodeKind::File { data, .. } => {
+            NodeKind::File { data, sparse } => {
                 let n = data.len().div_ceil(bs);
                 if !features.has_ro(super::features::RO_LARGE_FILE) && data.len() >= 1 << 31 {
                     return Err(ExtError::Entry {
@@ -783,7 +783,28 @@ fn inode_needs(tree: &Tree, opts: &ExtOptions) -> Result<(Vec<Need>, Vec<u32>, u
                         ),
                     });
                 }
-                (if n > 0 { vec![(0, n)] } else { vec![] }, n, None)
+                match data {
+                    FileData::Host {
+                        path: host, len, ..
+                    } if *sparse && n > 0 => {
+                        // Holes of the source stay holes: map only the
+                        // blocks that hold data.
+                        let segs = crate::io::data_segments(host, *len)?;
+                        let mut blocks: Vec<(u64, u64)> = Vec::new();
+                        for (s, e) in segs {
+                            let (b0, b1) = (s / bs, e.div_ceil(bs));
+                            match blocks.last_mut() {
+                                Some(last) if b0 <= last.0 + last.1 => {
+                                    last.1 = last.1.max(b1 - last.0)
+                                }
+                                _ => blocks.push((b0, b1 - b0)),
+                            }
+                        }
+                        let total = blocks.iter().map(|b| b.1).sum();
+                        (blocks, total, None)
+                    }
+                    _ => (if n > 0 { vec![(0, n)] } else { vec![] }, n, None),
+                }
             }
             NodeKind::Symlink { target } => {
                 if target.is_empty() || target.len() as u64 >= bs.min(4096) {

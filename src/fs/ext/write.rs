@@ -330,6 +330,8 @@ fn write_file_data(
             let mut f = File::open(path).map_err(host_err(path))?;
             check_len(&f, path, *len)?;
             let mut hasher = sha256.map(|_| Sha256::new());
+            // Bytes hashed so far; holes of sparse files hash as zeros.
+            let mut pos = 0u64;
             for r in runs {
                 let start = r.logical * bs;
                 if start >= *len {
@@ -338,8 +340,15 @@ fn write_file_data(
                 let n = (r.len * bs).min(*len - start);
                 match hasher.as_mut() {
                     None => dev.copy_from(r.physical * bs, &mut f, path, start, n)?,
-                    Some(h) => copy_hashing(dev, r.physical * bs, &mut f, path, start, n, *len, h)?,
+                    Some(h) => {
+                        hash_zeros(h, start - pos);
+                        copy_hashing(dev, r.physical * bs, &mut f, path, start, n, *len, h)?
+                    }
                 }
+                pos = start + n;
+            }
+            if let Some(h) = hasher.as_mut() {
+                hash_zeros(h, *len - pos);
             }
             check_len(&f, path, *len)?;
             if let (Some(h), Some(want)) = (hasher, sha256) {
@@ -354,6 +363,15 @@ fn write_file_data(
             }
             Ok(())
         }
+    }
+}
+
+fn hash_zeros(h: &mut Sha256, mut n: u64) {
+    let zeros = [0u8; 65536];
+    while n > 0 {
+        let k = n.min(zeros.len() as u64) as usize;
+        h.update(&zeros[..k]);
+        n -= k as u64;
     }
 }
 
