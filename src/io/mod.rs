@@ -344,31 +344,6 @@ impl AtomicOutput {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn is_zero_detects_any_nonzero_byte() {
-        let mut b = vec![0u8; 4099];
-        assert!(is_zero(&b));
-        for i in [0, 7, 8, 4095, 4098] {
-            b[i] = 1;
-            assert!(!is_zero(&b), "byte {i}");
-            b[i] = 0;
-        }
-    }
-
-    #[test]
-    fn slice_bounds_are_checked() {
-        let mut mem = MemDevice::new(100);
-        let mut s = Slice::new(&mut mem, 10, 20).unwrap();
-        s.write_at(19, &[7]).unwrap();
-        assert!(s.write_at(20, &[7]).is_err());
-        assert_eq!(mem.data[29], 7);
-    }
-}
-
 /// The data segments `[start, end)` of a host file, found with
 /// `SEEK_DATA`/`SEEK_HOLE`; holes are left out. Filesystems without hole
 /// reporting give one segment covering the whole file.
@@ -399,3 +374,29 @@ pub fn data_segments(path: &Path, len: u64) -> Result<Vec<(u64, u64)>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn is_zero_detects_any_nonzero_byte() {
+        let mut b = vec![0u8; 4099];
+        assert!(is_zero(&b));
+        for i in [0, 7, 8, 4095, 4098] {
+            b[i] = 1;
+            assert!(!is_zero(&b), "byte {i}");
+            b[i] = 0;
+        }
+    }
+
+    #[test]
+    fn slice_bounds_are_checked() {
+        let mut mem = MemDevice::new(100);
+        let mut s = Slice::new(&mut mem, 10, 20).unwrap();
+        s.write_at(19, &[7]).unwrap();
+        assert!(s.write_at(20, &[7]).is_err());
+        assert_eq!(mem.data[29], 7);
+    }
+}
+
