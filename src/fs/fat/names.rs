@@ -320,6 +320,13 @@ mod tests {
     }
 
     #[test]
+    fn names_beyond_the_bmp_are_surrogate_pairs() {
+        let name: Vec<u16> = "🦀".encode_utf16().collect();
+        let slots = lfn_slots(&name, 0);
+        assert_eq!(&slots[0][1..7], &[0x3e, 0xd8, 0x80, 0xdd, 0, 0]);
+    }
+
+    #[test]
     fn forbidden_names() {
         for bad in ["a:b", "x?", "dot.", "sp ", "a\\b", "", "..", "c\u{1}"] {
             assert!(validate(bad.as_bytes()).is_err(), "{bad:?}");
