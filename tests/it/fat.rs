@@ -897,3 +897,69 @@ fn fills_a_partition_window() {
     readback_equal(&img, &tree);
     assert_minfo(&img, &["hidden sectors: 2048"]);
 }
+
+/// Every size and type fsck.fat and mtools agree on: a sweep across the
+/// FAT12/FAT16/FAT32 boundaries, including the odd sizes between them.
+#[test]
+fn geometry_sweep_passes_fsck() {
+    let mut b = Tb::new(0);
+    b.file("some file.txt", pattern(3000, 1));
+    b.file("d/x", pattern(10, 2));
+    let tree = b.tree;
+    let kib = |k: u64| k << 10;
+    let sizes = [
+        kib(160),
+        kib(360),
+        kib(720),
+        kib(1200),
+        kib(2880),
+        kib(4000),
+        kib(8100),
+        kib(8200),
+        kib(16_000),
+        kib(33_000),
+        kib(131_071),
+        kib(300_000),
+        kib(600_000),
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    for size in sizes {
+        for t in [
+            None,
+            Some(FatType::Fat12),
+            Some(FatType::Fat16),
+            Some(FatType::Fat32),
+        ] {
+            let o = opts(t, Some(size));
+            let plan = match fat::plan(&tree, &o) {
+                Ok(p) => p,
+                // A forced width may not exist at this size; "fat" always does.
+                Err(e) => {
+                    assert!(t.is_some(), "{size}: {e}");
+                    assert!(matches!(e, FatError::Geometry { .. }), "{size} {t:?}: {e}");
+                    continue;
+                }
+            };
+            let dir = tempfile::tempdir().unwrap();
+            let img = dir.path().join("s.img");
+            let f = std::fs::File::create(&img).unwrap();
+            let mut dev = SparseFile::new(f, &img, plan.size_bytes()).unwrap();
+            let rep = fat::write(&plan, &tree, &mut dev).unwrap();
+            seen.insert(rep.geometry.fat_type);
+            fsck_clean(&img);
+            let want = format!(
+                "disk type=\"{}   \"",
+                rep.geometry.fat_type.name().to_uppercase()
+            );
+            assert_minfo(&img, &[want.as_str()]);
+            let dir_listing = mdir(&img, "/");
+            if !dir_listing.is_empty() {
+                assert!(
+                    dir_listing.contains("some file.txt"),
+                    "{size} {t:?}\n{dir_listing}"
+                );
+            }
+        }
+    }
+    assert_eq!(seen.len(), 3);
+}

@@ -179,7 +179,8 @@ fn layout(
             Some(n) => n,
             None => floppy_root
                 .unwrap_or(512)
-                .max(c.root_needed.div_ceil(16) * 16),
+                .max(c.root_needed.div_ceil(16) * 16)
+                .min(0xfff0),
         },
     };
     let root_sectors = (root_entries * 32).div_ceil(SECTOR);
@@ -271,7 +272,7 @@ pub fn choose(total: u32, c: &Choices) -> Result<Geometry, GeometryError> {
             let fc = Choices {
                 root_entries: c
                     .root_entries
-                    .or(Some(f.2.max(c.root_needed.div_ceil(16) * 16))),
+                    .or(Some(f.2.max(c.root_needed.div_ceil(16) * 16).min(0xfff0))),
                 ..*c
             };
             if let Some(g) = layout(total, FatType::Fat12, f.1, &fc, Some(f.2)) {

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::boot;
 use super::geometry::FatType;
 use super::layout::{DirPlan, FatPlan};
-use super::table::Table;
+use super::table;
 use super::time::FatTime;
 use super::{format_volume_id, FatError, FatReport};
 use crate::io::{host_err, is_zero, BlockDevice, IoError, CHUNK};
@@ -129,30 +129,23 @@ fn encode_dir(plan: &FatPlan, tree: &Tree, d: &DirPlan) -> Vec<u8> {
         }
         let child = tree.node(e.node);
         let cluster = first_cluster(plan, e.node);
-        let (attr, size) = if child.is_dir() {
-            (ATTR_DIRECTORY, 0)
-        } else {
-            let size = plan.alloc[e.node.index()].map_or(0, |a| a.bytes as u32);
-            let ro = if child.meta.mode & 0o222 == 0 {
-                ATTR_READ_ONLY
-            } else {
-                0
-            };
-            (ATTR_ARCHIVE | ro, size)
-        };
         // A hard link carries its own name but the target's metadata.
         let meta = match &child.kind {
             NodeKind::HardLink { target } => &tree.node(*target).meta,
             _ => &child.meta,
         };
-        let attr = if let NodeKind::HardLink { target } = &child.kind {
-            if tree.node(*target).meta.mode & 0o222 == 0 {
-                ATTR_ARCHIVE | ATTR_READ_ONLY
-            } else {
-                ATTR_ARCHIVE
-            }
+        let (attr, size) = if child.is_dir() {
+            (ATTR_DIRECTORY, 0)
         } else {
-            attr
+            // Files are at most 4 GiB - 1 (checked by the plan).
+            let size = plan.alloc[e.node.index()].map_or(0, |a| a.bytes as u32);
+            // The only permission FAT keeps: no write bit means read-only.
+            let ro = if meta.mode & 0o222 == 0 {
+                ATTR_READ_ONLY
+            } else {
+                0
+            };
+            (ATTR_ARCHIVE | ro, size)
         };
         out.extend_from_slice(&short_entry(&e.short, attr, e.case, meta, cluster, size));
     }
@@ -247,20 +240,19 @@ pub fn write(
     }
     let fat32 = g.fat_type == FatType::Fat32;
 
-    // The FATs: built once in memory, every copy identical.
-    let mut table = Table::new(g.fat_type, g.cluster_count, g.media);
-    for a in plan.alloc.iter().flatten() {
-        if a.clusters > 0 {
-            table.chain(a.first, a.clusters);
-        }
-    }
-    let mut fat = vec![0u8; g.fat_sectors as usize * g.bytes_per_sector as usize];
-    table.encode(&mut fat);
-    drop(table);
-    for i in 0..g.fats {
-        write_nonzero(dev, g.fat_offset(i), &fat)?;
-    }
-    drop(fat);
+    // The FATs: encoded piece by piece from the chain list (which is all
+    // they hold), every copy identical; the free tail stays unwritten.
+    let mut chains: Vec<(u32, u32)> = plan
+        .alloc
+        .iter()
+        .flatten()
+        .filter(|a| a.clusters > 0)
+        .map(|a| (a.first, a.clusters))
+        .collect();
+    chains.sort_unstable();
+    table::stream(g.fat_type, g.media, &chains, |off, bytes| {
+        (0..g.fats).try_for_each(|i| write_nonzero(dev, g.fat_offset(i) + off, bytes))
+    })?;
 
     // Boot record (and on FAT32, FSInfo and the backups at sectors 6, 7).
     let label = plan.label.unwrap_or(*b"NO NAME    ");
