@@ -730,11 +730,16 @@ fn sizes_and_options_are_checked() {
             other => panic!("{field}: {other:?}"),
         }
     }
-    // A FAT32 volume needs 65525 clusters; 16 MiB cannot have them.
-    assert!(matches!(
-        plan_err(&tree, &opts(Some(FatType::Fat32), Some(16 << 20))),
-        FatError::Geometry { .. }
-    ));
+    // A FAT32 volume needs 65525 clusters; 16 MiB cannot have them, and
+    // the error says what would do.
+    let err = plan_err(&tree, &opts(Some(FatType::Fat32), Some(16 << 20)));
+    let FatError::TooSmall { needed, .. } = err else {
+        panic!("{err}")
+    };
+    assert!(needed > 32 << 20 && needed < 40 << 20, "{needed}");
+    // FAT12 cannot be 600 MB at any cluster size.
+    let err = plan_err(&tree, &opts(Some(FatType::Fat12), Some(600 << 20)));
+    assert!(matches!(err, FatError::Geometry { .. }), "{err}");
     // Too many root entries for a fixed root directory.
     let mut b = Tb::new(0);
     for i in 0..20 {
@@ -936,7 +941,10 @@ fn geometry_sweep_passes_fsck() {
                 // A forced width may not exist at this size; "fat" always does.
                 Err(e) => {
                     assert!(t.is_some(), "{size}: {e}");
-                    assert!(matches!(e, FatError::Geometry { .. }), "{size} {t:?}: {e}");
+                    assert!(
+                        matches!(e, FatError::Geometry { .. } | FatError::TooSmall { .. }),
+                        "{size} {t:?}: {e}"
+                    );
                     continue;
                 }
             };

@@ -398,8 +398,19 @@ pub fn plan(tree: &Tree, opts: &FatOptions) -> Result<FatPlan, FatError> {
                     "a FAT volume has at most 2^32 - 1 sectors (2 TiB)",
                 )
             })?;
-            let g = geometry::choose(total, &choices)
-                .map_err(|GeometryError::NoFit(reason)| FatError::Geometry { reason })?;
+            let g = match geometry::choose(total, &choices) {
+                Ok(g) => g,
+                Err(GeometryError::NoFit(reason)) => {
+                    // Too small for the type at all: say what size would do.
+                    return Err(match auto_size(&choices, &needs, 0) {
+                        Ok(a) if a.volume_bytes() > size => FatError::TooSmall {
+                            needed: a.volume_bytes(),
+                            size,
+                        },
+                        _ => FatError::Geometry { reason },
+                    });
+                }
+            };
             if shortfall(&g, &needs, 0)? > 0 {
                 let needed = auto_size(&choices, &needs, 0)?.volume_bytes();
                 return Err(FatError::TooSmall { needed, size });

@@ -48,9 +48,19 @@ pub fn validate(name: &[u8]) -> Result<&str, String> {
     Ok(s)
 }
 
-/// The key under which FAT compares names: case-insensitive.
+/// The key under which FAT compares names: case-insensitive, one
+/// character to one (like Windows' upcase table, characters without a
+/// single-character capital, such as `ß`, stay as they are).
 pub fn fold_key(name: &str) -> String {
-    name.chars().flat_map(char::to_uppercase).collect()
+    name.chars()
+        .map(|c| {
+            let mut up = c.to_uppercase();
+            match (up.next(), up.next()) {
+                (Some(u), None) => u,
+                _ => c,
+            }
+        })
+        .collect()
 }
 
 /// A short (8.3) directory name as stored: base padded to 8, extension to 3.
