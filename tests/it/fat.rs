@@ -697,6 +697,17 @@ fn sizes_and_options_are_checked() {
         ("fats", Box::new(|o| o.fats = 0)),
         ("cluster_size", Box::new(|o| o.cluster_size = Some(1000))),
         ("cluster_size", Box::new(|o| o.cluster_size = Some(65536))),
+        (
+            "sectors_per_cluster",
+            Box::new(|o| o.sectors_per_cluster = Some(3)),
+        ),
+        (
+            "sectors_per_cluster",
+            Box::new(|o| {
+                o.sectors_per_cluster = Some(4);
+                o.cluster_size = Some(4096);
+            }),
+        ),
         ("root_entries", Box::new(|o| o.root_entries = Some(17))),
         (
             "reserved_sectors",
@@ -750,7 +761,7 @@ fn sizes_and_options_are_checked() {
     assert!(matches!(plan_err(&b.tree, &o), FatError::RootFull { .. }));
     // Explicit geometry is honoured.
     let mut o = opts(Some(FatType::Fat16), Some(32 << 20));
-    o.cluster_size = Some(1024);
+    o.sectors_per_cluster = Some(2);
     o.reserved_sectors = Some(8);
     o.fats = 1;
     o.root_entries = Some(1024);

@@ -133,6 +133,22 @@ fn validate_options(opts: &FatOptions) -> Result<Option<[u8; 11]>, FatError> {
     if !(1..=2).contains(&opts.fats) {
         return Err(opt_err("fats", opts.fats, "must be 1 or 2"));
     }
+    if let Some(spc) = opts.sectors_per_cluster {
+        if !spc.is_power_of_two() || spc > geometry::MAX_CLUSTER_BYTES / SECTOR {
+            return Err(opt_err(
+                "sectors_per_cluster",
+                spc,
+                "must be a power of two from 1 to 64",
+            ));
+        }
+        if opts.cluster_size.is_some_and(|cs| cs != spc * SECTOR) {
+            return Err(opt_err(
+                "sectors_per_cluster",
+                spc,
+                "disagrees with `cluster_size`; set one of them",
+            ));
+        }
+    }
     if let Some(cs) = opts.cluster_size {
         if !cs.is_power_of_two() || !(SECTOR..=geometry::MAX_CLUSTER_BYTES).contains(&cs) {
             return Err(opt_err(
@@ -382,7 +398,9 @@ pub fn plan(tree: &Tree, opts: &FatOptions) -> Result<FatPlan, FatError> {
 
     let choices = Choices {
         fat_type: opts.fat_type,
-        cluster_bytes: opts.cluster_size,
+        cluster_bytes: opts
+            .cluster_size
+            .or(opts.sectors_per_cluster.map(|s| s * SECTOR)),
         reserved_sectors: opts.reserved_sectors,
         fats: u32::from(opts.fats),
         root_entries: opts.root_entries,

@@ -47,6 +47,8 @@ pub struct FatOptions {
     pub headroom_bytes: u64,
     /// Bytes per cluster: a power of two from 512 to 32768.
     pub cluster_size: Option<u32>,
+    /// The same in sectors (1 to 64); when both are set they must agree.
+    pub sectors_per_cluster: Option<u32>,
     pub reserved_sectors: Option<u32>,
     /// Number of FATs: 1 or 2.
     pub fats: u8,
@@ -68,6 +70,7 @@ impl Default for FatOptions {
             size: None,
             headroom_bytes: 0,
             cluster_size: None,
+            sectors_per_cluster: None,
             reserved_sectors: None,
             fats: 2,
             root_entries: None,
