@@ -4,7 +4,9 @@
 mod common;
 mod examples;
 mod ext;
+mod fat;
+mod scale;
+mod spec;
 
 /// Whole-disk examples are checked by the disk tests' validators.
 fn examples_disk_check(_img: &std::path::Path, _spec: &str) {}
-mod scale;
