@@ -3,8 +3,10 @@
 //! The pipeline runs one way: [`spec`] → [`tree`] → plan → writers ([`fs`],
 //! part) → sink ([`io`]). See `ARCHITECTURE.md` in the repository.
 
+pub mod container;
 pub mod fs;
 pub mod io;
+pub mod part;
 pub mod plan;
 pub mod spec;
 pub mod tree;
