@@ -42,6 +42,8 @@ pub enum ContainerError {
     BadClusterSize { cluster_size: u64 },
     #[error("qcow2 compression is not supported yet; remove `compress = true` from [image]")]
     CompressionUnsupported,
+    #[error("image.cluster_size: {message}")]
+    BadClusterSpec { message: String },
     #[error(transparent)]
     Io(#[from] IoError),
 }
@@ -59,6 +61,26 @@ impl Default for Qcow2Options {
             cluster_size: u64::from(DEFAULT_CLUSTER_SIZE),
             compress: false,
         }
+    }
+}
+
+impl Qcow2Options {
+    /// The qcow2 options of `[image]`: `cluster_size` (default 64 KiB) and
+    /// `compress`. Values are checked by [`Qcow2Writer::new`].
+    pub fn from_image(
+        image: &crate::spec::model::ImageSpec,
+    ) -> std::result::Result<Self, ContainerError> {
+        use crate::spec::model::SizeSpec;
+        let cluster_size = match &image.cluster_size {
+            None => u64::from(DEFAULT_CLUSTER_SIZE),
+            Some(SizeSpec::Bytes(n)) => *n,
+            Some(SizeSpec::Text(t)) => crate::plan::size::parse_size(t)
+                .map_err(|message| ContainerError::BadClusterSpec { message })?,
+        };
+        Ok(Qcow2Options {
+            cluster_size,
+            compress: image.compress,
+        })
     }
 }
 
@@ -434,6 +456,18 @@ mod tests {
         w.read_at(5000, &mut b).unwrap();
         assert_eq!(b, [0; 5]);
         assert!(w.write_at((1 << 20) - 2, &[1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn options_from_image() {
+        let image: crate::spec::model::ImageSpec =
+            toml::from_str("cluster_size = \"4KiB\"").unwrap();
+        assert_eq!(Qcow2Options::from_image(&image).unwrap().cluster_size, 4096);
+        let image: crate::spec::model::ImageSpec = toml::from_str("").unwrap();
+        assert_eq!(
+            Qcow2Options::from_image(&image).unwrap(),
+            Qcow2Options::default()
+        );
     }
 
     #[test]

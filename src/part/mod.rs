@@ -13,6 +13,7 @@
 //! `io::Slice::new(dev, p.offset_bytes(), p.size_bytes())`, or copies a
 //! prebuilt blob with [`write_blob`].
 
+pub mod from_spec;
 pub mod gpt;
 pub mod mbr;
 pub mod types;
@@ -128,6 +129,8 @@ pub enum PartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{field}: {message}")]
+    Spec { field: String, message: String },
     #[error("corrupt partition table: {what}")]
     Corrupt { what: String },
     #[error(transparent)]
