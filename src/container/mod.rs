@@ -2,3 +2,4 @@
 //! [`crate::io::BlockDevice`], so writers do not know which one they feed.
 
 pub mod qcow2;
+pub mod qcow2_read;

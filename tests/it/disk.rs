@@ -449,3 +449,39 @@ fn disk_hashes_are_pinned() {
     build(&req, &parts, &blobs, &q, Format::Qcow2);
     insta::assert_snapshot!("gpt_disk_qcow2_sha256", sha256_file(&q));
 }
+
+#[test]
+fn qcow2_reader_reads_qemu_output() {
+    use fstool::container::qcow2_read::Qcow2Reader;
+    let Some(qemu_img) = tool("qemu-img") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (req, parts, blobs) = gpt_layout(dir.path());
+    let raw = dir.path().join("disk.img");
+    let plan = build(&req, &parts, &blobs, &raw, Format::Raw);
+    let q = dir.path().join("qemu.qcow2");
+    run_ok(
+        Command::new(&qemu_img)
+            .args([
+                "convert",
+                "-f",
+                "raw",
+                "-O",
+                "qcow2",
+                "-o",
+                "cluster_size=16384",
+            ])
+            .arg(&raw)
+            .arg(&q),
+    );
+    let mut r = Qcow2Reader::open(std::fs::File::open(&q).unwrap(), &q).unwrap();
+    assert_eq!(r.size(), plan.size);
+    let want = std::fs::read(&raw).unwrap();
+    let mut got = vec![0u8; want.len()];
+    r.read_at(0, &mut got).unwrap();
+    assert!(got == want, "qcow2 reader disagrees with qemu-img convert");
+    let info = part::probe(&mut r).unwrap().unwrap();
+    assert_eq!(info.disk_guid, plan.disk_guid);
+    assert_eq!(info.partitions.len(), 4);
+}
