@@ -16,6 +16,7 @@
 pub mod from_spec;
 pub mod gpt;
 pub mod mbr;
+mod report;
 pub mod types;
 
 use crate::io::{BlockDevice, IoError};
