@@ -485,3 +485,60 @@ fn qcow2_reader_reads_qemu_output() {
     assert_eq!(info.disk_guid, plan.disk_guid);
     assert_eq!(info.partitions.len(), 4);
 }
+
+#[test]
+fn mbr_records_match_sfdisk_bytes() {
+    // sfdisk writing the same layout must give the same 72 bytes: disk
+    // signature, the four records (CHS fields included, with the
+    // 1023/254/63 form past 8 GiB) and the boot mark.
+    let Some(sfdisk) = tool("sfdisk") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut req = DiskRequest::new(PartitionTable::Mbr, "chs");
+    req.size = Some(9 << 30);
+    let mut boot = PartitionRequest::new("0x0c", PartSize::Bytes(6 * MIB));
+    boot.bootable = true;
+    let parts = [
+        boot,
+        // Ends in cylinder 13: exercises head and cylinder fields.
+        PartitionRequest::new("linux", PartSize::Bytes(100 * MIB)),
+        PartitionRequest::new("0x83", PartSize::Bytes(8 << 30)),
+        PartitionRequest::new("swap", PartSize::Remaining),
+    ];
+    let ours = dir.path().join("ours.img");
+    let plan = build(&req, &parts, &[], &ours, Format::Raw);
+    let theirs = dir.path().join("theirs.img");
+    std::fs::File::create(&theirs)
+        .unwrap()
+        .set_len(plan.size)
+        .unwrap();
+    let mut script = format!(
+        "label: dos\nlabel-id: 0x{:08x}\n",
+        plan.disk_signature.unwrap()
+    );
+    for p in plan.partitions() {
+        let PartType::Mbr(t) = p.part_type else {
+            panic!()
+        };
+        let boot = if p.bootable { ",bootable" } else { "" };
+        script += &format!(
+            "start={},size={},type={t:x}{boot}\n",
+            p.start_lba, p.sectors
+        );
+    }
+    let mut child = Command::new(sfdisk)
+        .arg("-q")
+        .arg(&theirs)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), script.as_bytes()).unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "sfdisk rejected:\n{script}"
+    );
+    assert_eq!(
+        read_range(&ours, 440, 72),
+        read_range(&theirs, 440, 72),
+        "MBR records differ from sfdisk's for:\n{script}"
+    );
+}
