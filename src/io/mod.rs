@@ -12,9 +12,7 @@ use std::path::{Path, PathBuf};
 /// Errors of the output layer.
 #[derive(Debug, thiserror::Error)]
 pub enum IoError {
-    #[error(
-        "write of {len} bytes at offset {offset} goes past the end of the device ({size} bytes)"
-    )]
+    #[error("write of {len} bytes at offset {offset} goes past the end of the device ({size} bytes)")]
     OutOfBounds { offset: u64, len: u64, size: u64 },
     #[error("I/O error on {path}: {source}")]
     Host {
@@ -224,11 +222,7 @@ impl BlockDevice for SparseFile {
         src_offset: u64,
         len: u64,
     ) -> Result<()> {
-        check_bounds(
-            self.size,
-            offset,
-            usize::try_from(len).unwrap_or(usize::MAX),
-        )?;
+        check_bounds(self.size, offset, usize::try_from(len).unwrap_or(usize::MAX))?;
         if len < 64 * 1024 {
             return copy_by_chunks(self, offset, src, src_path, src_offset, len);
         }
@@ -264,11 +258,7 @@ pub struct Slice<'a> {
 
 impl<'a> Slice<'a> {
     pub fn new(inner: &'a mut dyn BlockDevice, start: u64, len: u64) -> Result<Self> {
-        check_bounds(
-            inner.size(),
-            start,
-            usize::try_from(len).unwrap_or(usize::MAX),
-        )?;
+        check_bounds(inner.size(), start, usize::try_from(len).unwrap_or(usize::MAX))?;
         Ok(Slice { inner, start, len })
     }
 }
@@ -326,10 +316,7 @@ impl AtomicOutput {
         self.tmp.path()
     }
     pub fn file(&self) -> Result<File> {
-        self.tmp
-            .as_file()
-            .try_clone()
-            .map_err(host_err(self.tmp.path()))
+        self.tmp.as_file().try_clone().map_err(host_err(self.tmp.path()))
     }
     /// Renames into place. Permissions follow the usual 0644 of an output
     /// file rather than the 0600 of a temp file.

@@ -100,30 +100,18 @@ impl FileData {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeKind {
     /// Children sorted by name bytes.
-    Dir {
-        children: Vec<NodeId>,
-    },
+    Dir { children: Vec<NodeId> },
     File {
         data: FileData,
         /// Keep holes of the source as holes (SEEK_DATA/SEEK_HOLE).
         sparse: bool,
     },
-    Symlink {
-        target: Vec<u8>,
-    },
+    Symlink { target: Vec<u8> },
     /// Another name for the inode owned by `target` (never a directory,
     /// never itself a hard link).
-    HardLink {
-        target: NodeId,
-    },
-    CharDev {
-        major: u32,
-        minor: u32,
-    },
-    BlockDev {
-        major: u32,
-        minor: u32,
-    },
+    HardLink { target: NodeId },
+    CharDev { major: u32, minor: u32 },
+    BlockDev { major: u32, minor: u32 },
     Fifo,
     Socket,
 }
