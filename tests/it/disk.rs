@@ -542,3 +542,73 @@ fn mbr_records_match_sfdisk_bytes() {
         "MBR records differ from sfdisk's for:\n{script}"
     );
 }
+
+/// Runs every validator that applies to a whole-disk image (raw or qcow2):
+/// `qemu-img check` for qcow2 (then the checks below on a raw conversion),
+/// `sgdisk -v` for GPT, `sfdisk --verify` for MBR. For other test modules
+/// (the examples) to call on their disk outputs.
+pub fn validators_clean(img: &Path) {
+    use fstool::container::qcow2_read::is_qcow2;
+    let head = read_range(img, 0, 4);
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = if is_qcow2(&head) {
+        let Some(qemu_img) = tool("qemu-img") else {
+            return;
+        };
+        run_ok(Command::new(&qemu_img).arg("check").arg(img));
+        let raw = tmp.path().join("raw.img");
+        run_ok(
+            Command::new(&qemu_img)
+                .args(["convert", "-O", "raw"])
+                .arg(img)
+                .arg(&raw),
+        );
+        raw
+    } else {
+        img.to_path_buf()
+    };
+    let len = std::fs::metadata(&raw).unwrap().len();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&raw)
+        .unwrap();
+    let mut dev = SparseFile::new(file, &raw, len).unwrap();
+    let info = part::probe(&mut dev)
+        .unwrap()
+        .expect("no partition table found");
+    assert!(info.warnings.is_empty(), "{img:?}: {:?}", info.warnings);
+    match info.table {
+        PartitionTable::Gpt => {
+            if let Some(sgdisk) = tool("sgdisk") {
+                let out = run_ok(Command::new(sgdisk).arg("-v").arg(&raw));
+                assert!(
+                    out.contains("No problems found"),
+                    "sgdisk -v {img:?}:\n{out}"
+                );
+            }
+        }
+        _ => {
+            if let Some(sfdisk) = tool("sfdisk") {
+                let out = run_ok(Command::new(sfdisk).arg("--verify").arg(&raw));
+                assert!(
+                    out.contains("No errors detected"),
+                    "sfdisk --verify {img:?}:\n{out}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn validators_clean_accepts_raw_and_qcow2_disks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (req, parts, blobs) = mbr_layout(dir.path());
+    let mbr = dir.path().join("m.img");
+    build(&req, &parts, &blobs, &mbr, Format::Raw);
+    validators_clean(&mbr);
+    let (req, parts, blobs) = gpt_layout(dir.path());
+    let q = dir.path().join("g.qcow2");
+    build(&req, &parts, &blobs, &q, Format::Qcow2);
+    validators_clean(&q);
+}
