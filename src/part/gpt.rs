@@ -249,25 +249,29 @@ pub(super) fn write(plan: &DiskPlan, dev: &mut dyn BlockDevice) -> Result<(), Pa
 /// so a hostile header cannot make us allocate without bound.
 const MAX_ARRAY_BYTES: u64 = 1 << 20;
 
-/// Reads the GPT assuming sector size `ss`. `Ok(None)` when LBA 1 holds no
-/// GPT signature at that sector size.
-pub(super) fn read(
+/// Reads the header at `lba` (which must name itself) and its entry array,
+/// checking both CRCs. `Ok(None)` when the sector has no GPT signature.
+fn read_table(
     dev: &mut dyn BlockDevice,
     ss: u32,
-) -> Result<Option<PartitionTableInfo>, PartError> {
+    lba: u64,
+) -> Result<Option<(Header, Vec<PartitionInfo>)>, PartError> {
     let ss64 = u64::from(ss);
-    if dev.size() < 2 * ss64 {
+    let corrupt = |what: String| PartError::Corrupt { what };
+    let Some(off) = lba
+        .checked_mul(ss64)
+        .filter(|o| o.checked_add(ss64).is_some_and(|e| e <= dev.size()))
+    else {
         return Ok(None);
-    }
+    };
     let mut sector = vec![0u8; ss as usize];
-    dev.read_at(ss64, &mut sector)?;
+    dev.read_at(off, &mut sector)?;
     let Some(h) = Header::decode(&sector)? else {
         return Ok(None);
     };
-    let corrupt = |what: String| PartError::Corrupt { what };
-    if h.my_lba != 1 {
+    if h.my_lba != lba {
         return Err(corrupt(format!(
-            "primary GPT header says MyLBA = {}",
+            "GPT header at LBA {lba} says MyLBA = {}",
             h.my_lba
         )));
     }
@@ -291,7 +295,10 @@ pub(super) fn read(
     let mut array = vec![0u8; array_bytes as usize];
     dev.read_at(array_off, &mut array)?;
     if crc32(&array) != h.entries_crc {
-        return Err(corrupt("GPT entry array CRC mismatch".into()));
+        return Err(corrupt(format!(
+            "CRC mismatch in the GPT entry array at LBA {}",
+            h.entries_lba
+        )));
     }
     let mut partitions = Vec::new();
     for (i, raw) in array.chunks_exact(h.entry_size as usize).enumerate() {
@@ -322,25 +329,16 @@ pub(super) fn read(
             bootable: false,
         });
     }
-    let mut warnings = Vec::new();
-    // The backup is a second opinion; its absence is worth a warning only.
-    let backup_ok = h
-        .alternate_lba
-        .checked_mul(ss64)
-        .filter(|o| o.checked_add(ss64).is_some_and(|e| e <= dev.size()))
-        .map(|off| -> Result<bool, PartError> {
-            dev.read_at(off, &mut sector)?;
-            Ok(matches!(Header::decode(&sector), Ok(Some(b)) if b.entries_crc == h.entries_crc && b.alternate_lba == 1))
-        })
-        .transpose()?
-        .unwrap_or(false);
-    if !backup_ok {
-        warnings.push(format!(
-            "backup GPT header at LBA {} is missing or does not match the primary",
-            h.alternate_lba
-        ));
-    }
-    Ok(Some(PartitionTableInfo {
+    Ok(Some((h, partitions)))
+}
+
+fn info(
+    ss: u32,
+    h: &Header,
+    partitions: Vec<PartitionInfo>,
+    warnings: Vec<String>,
+) -> PartitionTableInfo {
+    PartitionTableInfo {
         table: PartitionTable::Gpt,
         sector_size: ss,
         disk_guid: Some(h.disk_guid),
@@ -349,7 +347,49 @@ pub(super) fn read(
         last_usable_lba: Some(h.last_usable_lba),
         partitions,
         warnings,
-    }))
+    }
+}
+
+/// Reads the GPT assuming sector size `ss`, from the primary header at
+/// LBA 1. `Ok(None)` when LBA 1 holds no GPT signature at that sector size.
+/// A missing or different backup only adds a warning.
+pub(super) fn read(
+    dev: &mut dyn BlockDevice,
+    ss: u32,
+) -> Result<Option<PartitionTableInfo>, PartError> {
+    let Some((h, partitions)) = read_table(dev, ss, 1)? else {
+        return Ok(None);
+    };
+    let mut warnings = Vec::new();
+    let backup_ok = matches!(
+        read_table(dev, ss, h.alternate_lba),
+        Ok(Some((b, _))) if b.entries_crc == h.entries_crc && b.alternate_lba == 1
+    );
+    if !backup_ok {
+        warnings.push(format!(
+            "backup GPT header at LBA {} is missing or does not match the primary",
+            h.alternate_lba
+        ));
+    }
+    Ok(Some(info(ss, &h, partitions, warnings)))
+}
+
+/// Reads the backup GPT in the last sector, for when the primary is
+/// damaged. The result carries a warning saying so.
+pub(super) fn read_backup(
+    dev: &mut dyn BlockDevice,
+    ss: u32,
+) -> Result<Option<PartitionTableInfo>, PartError> {
+    let last = (dev.size() / u64::from(ss)).saturating_sub(1);
+    if last < 2 {
+        return Ok(None);
+    }
+    let Some((h, partitions)) = read_table(dev, ss, last)? else {
+        return Ok(None);
+    };
+    let warnings =
+        vec!["the primary GPT at LBA 1 is missing or corrupt; this is the backup GPT".to_string()];
+    Ok(Some(info(ss, &h, partitions, warnings)))
 }
 
 #[cfg(test)]

@@ -682,14 +682,24 @@ pub fn probe(dev: &mut dyn BlockDevice) -> Result<Option<PartitionTableInfo>, Pa
         return Ok(None);
     };
     if m.entries.iter().any(|e| e.os_type == mbr::PROTECTIVE_TYPE) {
+        let mut primary_err = None;
         for ss in [512u32, 4096] {
-            if let Some(info) = gpt::read(dev, ss)? {
+            match gpt::read(dev, ss) {
+                Ok(Some(info)) => return Ok(Some(info)),
+                Ok(None) => {}
+                Err(e) => {
+                    primary_err.get_or_insert(e);
+                }
+            }
+        }
+        for ss in [512u32, 4096] {
+            if let Ok(Some(info)) = gpt::read_backup(dev, ss) {
                 return Ok(Some(info));
             }
         }
-        return Err(PartError::Corrupt {
-            what: "protective MBR found but no valid GPT header at LBA 1".into(),
-        });
+        return Err(primary_err.unwrap_or(PartError::Corrupt {
+            what: "protective MBR found but no valid GPT header at LBA 1 or at the end".into(),
+        }));
     }
     Ok(mbr::info(&m, dev.size()))
 }

@@ -182,8 +182,14 @@ fn gpt_roundtrips_through_probe() {
             Some("linux-root (x86-64)")
         );
 
-        // Corrupting the entry array is reported, never a panic.
+        // A damaged primary array: the backup answers, with a warning.
         dev.data[2 * ss as usize + 40] ^= 0xff;
+        let backup = probe(&mut dev).unwrap().unwrap();
+        assert_eq!(backup.partitions, info.partitions);
+        assert_eq!(backup.warnings.len(), 1, "{:?}", backup.warnings);
+        // Both damaged: an error, never a panic.
+        let backup_array = (p.last_usable_lba + 1) as usize * ss as usize;
+        dev.data[backup_array + 40] ^= 0xff;
         assert!(matches!(probe(&mut dev), Err(PartError::Corrupt { .. })));
     }
 }
