@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 /// Errors of the output layer.
 #[derive(Debug, thiserror::Error)]
 pub enum IoError {
-    #[error("write of {len} bytes at offset {offset} goes past the end of the device ({size} bytes)")]
+    #[error(
+        "write of {len} bytes at offset {offset} goes past the end of the device ({size} bytes)"
+    )]
     OutOfBounds { offset: u64, len: u64, size: u64 },
     #[error("I/O error on {path}: {source}")]
     Host {
@@ -222,7 +224,11 @@ impl BlockDevice for SparseFile {
         src_offset: u64,
         len: u64,
     ) -> Result<()> {
-        check_bounds(self.size, offset, usize::try_from(len).unwrap_or(usize::MAX))?;
+        check_bounds(
+            self.size,
+            offset,
+            usize::try_from(len).unwrap_or(usize::MAX),
+        )?;
         if len < 64 * 1024 {
             return copy_by_chunks(self, offset, src, src_path, src_offset, len);
         }
@@ -258,7 +264,11 @@ pub struct Slice<'a> {
 
 impl<'a> Slice<'a> {
     pub fn new(inner: &'a mut dyn BlockDevice, start: u64, len: u64) -> Result<Self> {
-        check_bounds(inner.size(), start, usize::try_from(len).unwrap_or(usize::MAX))?;
+        check_bounds(
+            inner.size(),
+            start,
+            usize::try_from(len).unwrap_or(usize::MAX),
+        )?;
         Ok(Slice { inner, start, len })
     }
 }
@@ -316,7 +326,10 @@ impl AtomicOutput {
         self.tmp.path()
     }
     pub fn file(&self) -> Result<File> {
-        self.tmp.as_file().try_clone().map_err(host_err(self.tmp.path()))
+        self.tmp
+            .as_file()
+            .try_clone()
+            .map_err(host_err(self.tmp.path()))
     }
     /// Renames into place. Permissions follow the usual 0644 of an output
     /// file rather than the 0600 of a temp file.
@@ -329,6 +342,37 @@ impl AtomicOutput {
             .map_err(|e| host_err(&self.target)(e.error))?;
         Ok(())
     }
+}
+
+/// The data segments `[start, end)` of a host file, found with
+/// `SEEK_DATA`/`SEEK_HOLE`; holes are left out. Filesystems without hole
+/// reporting give one segment covering the whole file.
+pub fn data_segments(path: &Path, len: u64) -> Result<Vec<(u64, u64)>> {
+    use std::os::fd::AsRawFd;
+    let f = File::open(path).map_err(host_err(path))?;
+    let fd = f.as_raw_fd();
+    let seek = |off: u64, whence: libc::c_int| -> Option<u64> {
+        let off = libc::off_t::try_from(off).ok()?;
+        // SAFETY: `fd` is a valid open descriptor owned by `f`, which lives
+        // for this whole function; lseek reads no memory of ours and only
+        // moves that descriptor's offset.
+        let r = unsafe { libc::lseek(fd, off, whence) };
+        u64::try_from(r).ok()
+    };
+    let mut out = Vec::new();
+    let mut pos = 0u64;
+    while pos < len {
+        let Some(data) = seek(pos, libc::SEEK_DATA) else {
+            break; // ENXIO: no more data
+        };
+        if data >= len {
+            break;
+        }
+        let hole = seek(data, libc::SEEK_HOLE).unwrap_or(len).min(len);
+        out.push((data, hole));
+        pos = hole;
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -355,3 +399,4 @@ mod tests {
         assert_eq!(mem.data[29], 7);
     }
 }
+

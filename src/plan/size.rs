@@ -28,14 +28,24 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         }
     };
     if num.is_empty() {
-        return Err(format!("{s:?} is not a size (expected e.g. \"64MiB\" or 4096)"));
+        return Err(format!(
+            "{s:?} is not a size (expected e.g. \"64MiB\" or 4096)"
+        ));
     }
     let value = if let Some((int, frac)) = num.split_once('.') {
-        let int: u64 = if int.is_empty() { 0 } else { int.parse().map_err(|_| format!("{s:?} is not a size"))? };
+        let int: u64 = if int.is_empty() {
+            0
+        } else {
+            int.parse().map_err(|_| format!("{s:?} is not a size"))?
+        };
         let digits = frac.len() as u32;
         let frac_v: u64 = frac.parse().map_err(|_| format!("{s:?} is not a size"))?;
-        let scale = 10u64.checked_pow(digits).ok_or_else(|| format!("{s:?}: too many digits"))?;
-        let whole = int.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))?;
+        let scale = 10u64
+            .checked_pow(digits)
+            .ok_or_else(|| format!("{s:?}: too many digits"))?;
+        let whole = int
+            .checked_mul(mult)
+            .ok_or_else(|| format!("{s:?} is too large"))?;
         let part = (frac_v as u128 * mult as u128) / scale as u128;
         if (frac_v as u128 * mult as u128) % scale as u128 != 0 {
             return Err(format!("{s:?} is not a whole number of bytes"));
@@ -45,7 +55,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
             .ok_or_else(|| format!("{s:?} is too large"))?
     } else {
         let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a size"))?;
-        n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))?
+        n.checked_mul(mult)
+            .ok_or_else(|| format!("{s:?} is too large"))?
     };
     Ok(value)
 }

@@ -1,12 +1,26 @@
 //! Manifest parsing: TOML and JSON into one typed model ([`model::Spec`]).
+//!
+//! Parsing runs in two steps. Serde turns the text into a [`Spec`], rejecting
+//! unknown keys and wrong types; [`validate`] then checks what types cannot
+//! say (sizes, modes, paths, per-type required keys). Every error names the
+//! key path (`filesystem.entries[2].mode`) and, for TOML, the line, so a
+//! user can jump straight to the mistake.
 
+mod keypath;
 pub mod model;
+mod schema;
+pub(crate) mod validate;
+
+pub use keypath::{KeyPath, Seg};
 pub use model::*;
+pub use schema::schema;
+pub use validate::{check_image_path, parse_mode, size_bytes, validate};
 
 use std::path::Path;
 
 /// A manifest that could not be read or is invalid. `key` is the key path
-/// (`filesystem.entries[2].mode`); `line` is set for TOML.
+/// (`filesystem.entries[2].mode`); `line` is set for TOML (and for JSON
+/// syntax errors).
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("cannot read spec {path}: {source}")]
@@ -15,40 +29,127 @@ pub enum SpecError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{file}{}: {key}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    #[error("{file}{}: {key}{}{message}", line.map(|l| format!(":{l}")).unwrap_or_default(), if key.is_empty() { "" } else { ": " })]
     Invalid {
         file: String,
         line: Option<usize>,
         key: String,
         message: String,
     },
+    /// An environment variable the build reads (`SOURCE_DATE_EPOCH`) holds
+    /// something unusable.
+    #[error("environment variable {name}={value:?} is invalid: {message}")]
+    Env {
+        name: String,
+        value: String,
+        message: String,
+    },
 }
 
 /// Parses a manifest given as text. `name` is used in messages; its
 /// extension picks the syntax (`.json` is JSON, anything else TOML) unless
-/// the text starts with `{`.
+/// the text starts with `{`. The result is validated ([`validate`]).
 pub fn parse_str(text: &str, name: &str) -> Result<Spec, SpecError> {
     let is_json = name.ends_with(".json") || text.trim_start().starts_with('{');
     if is_json {
-        serde_json::from_str(text).map_err(|e| SpecError::Invalid {
-            file: name.to_string(),
-            line: Some(e.line()),
-            key: String::new(),
-            message: e.to_string(),
-        })
+        parse_json(text, name)
     } else {
-        toml::from_str(text).map_err(|e| SpecError::Invalid {
-            file: name.to_string(),
-            line: e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1),
-            key: String::new(),
-            message: e.message().to_string(),
-        })
+        parse_toml(text, name)
     }
 }
 
-/// Reads and parses a manifest file (`-` for stdin).
+fn parse_json(text: &str, name: &str) -> Result<Spec, SpecError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let spec: Spec = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let (key, message) = describe_serde_error(e.path(), &e.inner().to_string());
+        SpecError::Invalid {
+            file: name.to_string(),
+            line: Some(e.inner().line()),
+            key: key.to_string(),
+            message: strip_json_position(&message),
+        }
+    })?;
+    de.end().map_err(|e| SpecError::Invalid {
+        file: name.to_string(),
+        line: Some(e.line()),
+        key: String::new(),
+        message: strip_json_position(&e.to_string()),
+    })?;
+    validate(&spec).map_err(|(key, message)| SpecError::Invalid {
+        file: name.to_string(),
+        line: None,
+        key: key.to_string(),
+        message,
+    })?;
+    Ok(spec)
+}
+
+fn parse_toml(text: &str, name: &str) -> Result<Spec, SpecError> {
+    let de = toml::Deserializer::new(text);
+    let spec: Spec = serde_path_to_error::deserialize(de).map_err(|e| {
+        let (key, message) = describe_serde_error(e.path(), e.inner().message());
+        // The parser's span is exact for syntax errors and wrong values;
+        // for unknown keys we prefer the key's own line.
+        let line = keypath::toml_line(text, &key)
+            .filter(|_| message.starts_with("unknown key"))
+            .or_else(|| e.inner().span().map(|s| keypath::line_of(text, s.start)))
+            .or_else(|| keypath::toml_line(text, &key));
+        SpecError::Invalid {
+            file: name.to_string(),
+            line,
+            key: key.to_string(),
+            message,
+        }
+    })?;
+    validate(&spec).map_err(|(key, message)| SpecError::Invalid {
+        file: name.to_string(),
+        line: keypath::toml_line(text, &key),
+        key: key.to_string(),
+        message,
+    })?;
+    Ok(spec)
+}
+
+/// serde_json appends " at line L column C"; we report the line ourselves.
+fn strip_json_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// Turns serde's path and message into our key path and a message a user
+/// can act on. An unknown key is appended to the path, so the path names the
+/// offending key itself.
+fn describe_serde_error(path: &serde_path_to_error::Path, message: &str) -> (KeyPath, String) {
+    let mut key = KeyPath::from_serde(path);
+    let message = message.trim_end().to_string();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        if let Some((field, expected)) = rest.split_once('`') {
+            key.push_key(field);
+            let expected = expected.trim_start_matches(',').trim();
+            return (key, format!("unknown key `{field}` ({expected})"));
+        }
+    }
+    if message.starts_with("data did not match any variant of untagged enum") {
+        let what = match message.rsplit(' ').next().unwrap_or("") {
+            "ModeSpec" => "a mode: a number (0o755 in TOML) or an octal string such as \"0755\"",
+            "SizeSpec" => "a size: a byte count, a string such as \"64MiB\", or \"auto\"",
+            "CountSpec" => "a non-negative number or a string",
+            "HeadroomSpec" => {
+                "a percentage such as \"10%\", a size such as \"16MiB\", or a byte count"
+            }
+            "XattrValue" => "a string, or a table { base64 = \"...\" }",
+            "AttributesSpec" => "a list of attribute names or a 64-bit number",
+            _ => "a value of another type",
+        };
+        return (key, format!("expected {what}"));
+    }
+    (key, message)
+}
+
+/// Reads and parses a manifest file (`-` for stdin, which is parsed as JSON
+/// when it starts with `{` and as TOML otherwise).
 pub fn load(path: &Path) -> Result<Spec, SpecError> {
     let text = if path.as_os_str() == "-" {
         let mut s = String::new();
@@ -65,5 +166,74 @@ pub fn load(path: &Path) -> Result<Spec, SpecError> {
             source,
         })?
     };
-    parse_str(&text, &path.display().to_string())
+    let name = if path.as_os_str() == "-" {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
+    parse_str(&text, &name)
+}
+
+/// The `source_date_epoch` in effect: the spec's key, else the
+/// `SOURCE_DATE_EPOCH` environment variable, else 0. A malformed variable is
+/// an error rather than silently 0, because a silently wrong time would
+/// change the image's bytes.
+pub fn epoch(spec: &Spec) -> Result<i64, SpecError> {
+    match std::env::var_os("SOURCE_DATE_EPOCH") {
+        None => epoch_from(spec, None),
+        Some(v) => match v.into_string() {
+            Ok(s) => epoch_from(spec, Some(&s)),
+            Err(raw) => {
+                if spec.source_date_epoch.is_some() {
+                    return epoch_from(spec, None);
+                }
+                Err(SpecError::Env {
+                    name: "SOURCE_DATE_EPOCH".into(),
+                    value: raw.to_string_lossy().into_owned(),
+                    message: "not valid UTF-8".into(),
+                })
+            }
+        },
+    }
+}
+
+/// [`epoch`] with the environment variable's value passed in.
+pub fn epoch_from(spec: &Spec, env: Option<&str>) -> Result<i64, SpecError> {
+    if let Some(e) = spec.source_date_epoch {
+        return Ok(e);
+    }
+    let Some(v) = env else { return Ok(0) };
+    let bad = |message: &str| SpecError::Env {
+        name: "SOURCE_DATE_EPOCH".into(),
+        value: v.to_string(),
+        message: message.to_string(),
+    };
+    // reproducible-builds.org: a decimal integer of ASCII digits.
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad("expected seconds since 1970-01-01 as decimal digits"));
+    }
+    v.parse::<i64>().map_err(|_| bad("out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_precedence() {
+        let mut spec = parse_str("version = 1", "a.toml").unwrap();
+        assert_eq!(epoch_from(&spec, None).unwrap(), 0);
+        assert_eq!(
+            epoch_from(&spec, Some("1700000000")).unwrap(),
+            1_700_000_000
+        );
+        let err = epoch_from(&spec, Some("yesterday"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SOURCE_DATE_EPOCH"), "{err}");
+        assert!(epoch_from(&spec, Some("-5")).is_err());
+        assert!(epoch_from(&spec, Some("99999999999999999999")).is_err());
+        spec.source_date_epoch = Some(42);
+        assert_eq!(epoch_from(&spec, Some("yesterday")).unwrap(), 42);
+    }
 }

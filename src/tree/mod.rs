@@ -9,6 +9,9 @@
 
 use std::path::PathBuf;
 
+pub mod devtable;
+pub mod glob;
+mod host;
 pub mod resolve;
 
 /// Index of a node in [`Tree::nodes`].
@@ -100,18 +103,30 @@ impl FileData {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeKind {
     /// Children sorted by name bytes.
-    Dir { children: Vec<NodeId> },
+    Dir {
+        children: Vec<NodeId>,
+    },
     File {
         data: FileData,
         /// Keep holes of the source as holes (SEEK_DATA/SEEK_HOLE).
         sparse: bool,
     },
-    Symlink { target: Vec<u8> },
+    Symlink {
+        target: Vec<u8>,
+    },
     /// Another name for the inode owned by `target` (never a directory,
     /// never itself a hard link).
-    HardLink { target: NodeId },
-    CharDev { major: u32, minor: u32 },
-    BlockDev { major: u32, minor: u32 },
+    HardLink {
+        target: NodeId,
+    },
+    CharDev {
+        major: u32,
+        minor: u32,
+    },
+    BlockDev {
+        major: u32,
+        minor: u32,
+    },
     Fifo,
     Socket,
 }
@@ -214,6 +229,25 @@ impl Tree {
             }
         }
         counts
+    }
+
+    /// Adds `node` as a child of `parent`, keeping the children sorted by
+    /// name bytes. The caller guarantees the name is not taken.
+    pub fn insert_child(&mut self, parent: NodeId, mut node: Node) -> NodeId {
+        let id = NodeId(self.nodes.len() as u32);
+        node.parent = parent;
+        let name = node.name.clone();
+        self.nodes.push(node);
+        let names: Vec<Vec<u8>> = self
+            .children(parent)
+            .iter()
+            .map(|c| self.node(*c).name.clone())
+            .collect();
+        let pos = names.partition_point(|n| n.as_slice() < name.as_slice());
+        if let NodeKind::Dir { children } = &mut self.nodes[parent.index()].kind {
+            children.insert(pos, id);
+        }
+        id
     }
 
     /// Number of nodes that own an inode (everything except hard links).

@@ -3,3 +3,16 @@
 
 mod common;
 mod disk;
+mod examples;
+mod ext;
+
+/// Whole-disk examples are checked by the disk tests' validators (a disk
+/// without a partition table has none to check).
+fn examples_disk_check(img: &std::path::Path, spec: &str) {
+    let no_table = spec.contains("partition_table = \"none\"")
+        || spec.contains("\"partition_table\": \"none\"");
+    if !no_table {
+        disk::validators_clean(img);
+    }
+}
+mod scale;

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Compares fstool with mke2fs -d, genext2fs, tar (and mkfs.fat + mcopy when
+# asked) on the same tree, in one run. Reports the median wall time of
+# several runs, ratios, fstool's peak RSS, image sizes and the input size.
+#
+#   benches/compare.sh                 # synthetic 60,000-entry / 700 MiB tree
+#   benches/compare.sh DIR             # any directory
+#   RUNS=5 SIZE=4G benches/compare.sh  # more runs, another image size
+#   FAT=1 benches/compare.sh           # also FAT32: fstool vs mkfs.fat + mcopy -s
+#
+# Everything is written under bench-out/ in the repository (same filesystem
+# as the build, so fstool can use copy_file_range).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+SIZE=${SIZE:-2G}
+OUT=${OUT:-$PWD/bench-out}
+mkdir -p "$OUT"
+
+need() { command -v "$1" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$1" >/dev/null 2>&1; }
+missing=()
+need mke2fs || missing+=(e2fsprogs)
+need genext2fs || missing+=(genext2fs)
+[ -x /usr/bin/time ] || missing+=(time)
+if [ "${FAT:-0}" = 1 ]; then need mkfs.fat || missing+=(dosfstools); need mcopy || missing+=(mtools); fi
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+export PATH="$PATH:/usr/sbin:/sbin"
+
+cargo build --release -q
+FSTOOL=$PWD/target/release/fstool
+
+if [ $# -ge 1 ]; then
+    TREE=$(cd "$1" && pwd)
+else
+    TREE=$OUT/tree
+    if [ ! -f "$OUT/tree.done" ]; then
+        rm -rf "$TREE"
+        python3 benches/gen_tree.py "$TREE"
+        touch "$OUT/tree.done"
+    fi
+fi
+entries=$(find "$TREE" | wc -l)
+bytes=$(du -sb --apparent-size "$TREE" | cut -f1)
+size_bytes=$(numfmt --from=iec "$SIZE")
+echo "input: $TREE: $entries entries, $((bytes / 1048576)) MiB; image size $SIZE; $RUNS runs each"
+# Warm the page cache so every tool reads from memory.
+tar cf - -C "$TREE" . > /dev/null
+
+# run NAME CMD... : times CMD $RUNS times; records median seconds and the
+# peak RSS (KiB) of the median run.
+declare -A T R
+run() {
+    local name=$1; shift
+    local times=() rss=()
+    for _ in $(seq "$RUNS"); do
+        rm -f "$OUT/$name.img"
+        /usr/bin/time -f "%e %M" -o "$OUT/$name.time" "$@" >/dev/null 2>"$OUT/$name.err" || {
+            echo "$name failed:"; cat "$OUT/$name.err"; exit 1; }
+        read -r t m < <(tail -1 "$OUT/$name.time")
+        times+=("$t"); rss+=("$m")
+    done
+    T[$name]=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    R[$name]=$(printf '%s\n' "${rss[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    printf '  %-22s %8.2f s   peak RSS %6d MiB\n' "$name" "${T[$name]}" $((R[$name] / 1024))
+}
+
+cat > "$OUT/ext4.json" <<JSON
+{"version": 1, "filesystem": {"type": "ext4", "source": "$TREE", "size": "$SIZE"}}
+JSON
+run fstool-ext4 "$FSTOOL" build "$OUT/ext4.json" -o "$OUT/fstool-ext4.img" -q
+run mke2fs-ext4 mke2fs -q -F -t ext4 -d "$TREE" "$OUT/mke2fs-ext4.img" "$SIZE"
+run genext2fs genext2fs -B 4096 -b $((size_bytes / 4096)) -N $((entries + 1024)) -d "$TREE" "$OUT/genext2fs.img"
+run tar tar cf "$OUT/tar.img" -C "$TREE" .
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b > 0 ? a / b : 0) }'; }
+echo
+echo "fstool ext4 vs mke2fs -t ext4 -d: $(ratio "${T[mke2fs-ext4]}" "${T[fstool-ext4]}")x faster"
+echo "fstool ext4 vs genext2fs:         $(ratio "${T[genext2fs]}" "${T[fstool-ext4]}")x faster"
+echo "fstool ext4 / tar cf:             $(ratio "${T[fstool-ext4]}" "${T[tar]}")x the time of tar"
+echo "fstool peak RSS:                  $((R[fstool-ext4] / 1024)) MiB"
+for n in fstool-ext4 mke2fs-ext4 genext2fs tar; do
+    printf '  %-14s apparent %6d MiB, on disk %6d MiB\n' "$n" \
+        $(($(stat -c %s "$OUT/$n.img") / 1048576)) $(($(du -k "$OUT/$n.img" | cut -f1) / 1024))
+done
+
+if [ "${FAT:-0}" = 1 ]; then
+    cat > "$OUT/fat.json" <<JSON
+{"version": 1, "filesystem": {"type": "fat32", "source": "$TREE", "size": "$SIZE", "unsupported": "skip"}}
+JSON
+    run fstool-fat32 "$FSTOOL" build "$OUT/fat.json" -o "$OUT/fstool-fat32.img" -q
+    mkfat() { rm -f "$OUT/mkfs-fat.img"; mkfs.fat -F 32 -C "$OUT/mkfs-fat.img" $((size_bytes / 1024)) >/dev/null &&
+        MTOOLS_SKIP_CHECK=1 mcopy -s -i "$OUT/mkfs-fat.img" "$TREE"/* ::/; }
+    export -f mkfat; export OUT TREE size_bytes
+    RUNS=1 run mkfs.fat+mcopy bash -c mkfat
+    echo "fstool fat32 vs mkfs.fat + mcopy -s: $(ratio "${T[mkfs.fat+mcopy]}" "${T[fstool-fat32]}")x faster"
+    echo "fstool fat32 / tar cf:               $(ratio "${T[fstool-fat32]}" "${T[tar]}")x the time of tar"
+fi
+
+# Memory does not grow with file size: one 8 GiB sparse file.
+mkdir -p "$OUT/sparse-tree"
+python3 - "$OUT/sparse-tree/big.bin" <<'PY'
+import sys
+with open(sys.argv[1], "wb") as f:
+    f.truncate(8 << 30)
+    for i in range(64):
+        f.seek(i * (8 << 30) // 64)
+        f.write(bytes([i]) * 65536)
+PY
+cat > "$OUT/sparse.json" <<JSON
+{"version": 1, "filesystem": {"type": "ext4", "source": "$OUT/sparse-tree", "sparse": true}}
+JSON
+RUNS=1 run fstool-8g-sparse "$FSTOOL" build "$OUT/sparse.json" -o "$OUT/fstool-8g-sparse.img" -q
+echo "8 GiB sparse file: peak RSS $((R[fstool-8g-sparse] / 1024)) MiB"
