@@ -2,11 +2,11 @@
 //! real validators judge them.
 
 mod common;
+mod disk;
 mod examples;
 mod ext;
 mod fat;
 mod scale;
-mod spec;
 
 /// Whole-disk examples are checked by the disk tests' validators.
 fn examples_disk_check(_img: &std::path::Path, _spec: &str) {}
