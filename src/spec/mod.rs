@@ -61,12 +61,13 @@ pub fn parse_str(text: &str, name: &str) -> Result<Spec, SpecError> {
 fn parse_json(text: &str, name: &str) -> Result<Spec, SpecError> {
     let mut de = serde_json::Deserializer::from_str(text);
     let spec: Spec = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let (key, message) = describe_serde_error(e.path(), &e.inner().to_string());
+        let raw = strip_json_position(&e.inner().to_string());
+        let (key, message) = describe_serde_error(e.path(), &raw);
         SpecError::Invalid {
             file: name.to_string(),
             line: Some(e.inner().line()),
             key: key.to_string(),
-            message: strip_json_position(&message),
+            message,
         }
     })?;
     de.end().map_err(|e| SpecError::Invalid {
@@ -126,9 +127,19 @@ fn describe_serde_error(path: &serde_path_to_error::Path, message: &str) -> (Key
     let message = message.trim_end().to_string();
     if let Some(rest) = message.strip_prefix("unknown field `") {
         if let Some((field, expected)) = rest.split_once('`') {
-            key.push_key(field);
+            // serde_path_to_error usually has the key already (it saw it
+            // as a map key); add it when it does not.
+            if key.0.last() != Some(&Seg::Key(field.to_string())) {
+                key.push_key(field);
+            }
             let expected = expected.trim_start_matches(',').trim();
             return (key, format!("unknown key `{field}` ({expected})"));
+        }
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        if let Some((field, _)) = rest.split_once('`') {
+            key.push_key(field);
+            return (key, format!("required key `{field}` is missing"));
         }
     }
     if message.starts_with("data did not match any variant of untagged enum") {

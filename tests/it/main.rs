@@ -2,3 +2,4 @@
 //! real validators judge them.
 
 mod common;
+mod spec;
