@@ -3,8 +3,12 @@
 //! The pipeline runs one way: [`spec`] → [`tree`] → plan → writers ([`fs`],
 //! part) → sink ([`io`]). See `ARCHITECTURE.md` in the repository.
 
+pub mod build;
 pub mod fs;
 pub mod io;
 pub mod plan;
+pub mod progress;
 pub mod spec;
 pub mod tree;
+
+pub use build::{build, BuildError, BuildOptions, Report};

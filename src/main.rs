@@ -1,1 +1,160 @@
-fn main() {}
+//! The `fstool` command line. Only argument handling lives here; every
+//! format decision is in the library.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use fstool::spec::{self, FsSpec, FsType, SizeSpec, Spec, TimePolicy};
+use fstool::{build, BuildOptions, Report};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(
+    name = "fstool",
+    version,
+    about = "Deterministic, hermetic filesystem and disk image builder"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+/// Flags shared by `build` and `create`.
+#[derive(clap::Args)]
+struct Common {
+    /// Output image path (written to a temp file, renamed on success).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Write a JSON report (sha256, size, geometry, counts) to this file.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Seed every identifier derives from (overrides the spec).
+    #[arg(long)]
+    seed: Option<String>,
+    /// Timestamp for every time field (overrides the spec and $SOURCE_DATE_EPOCH).
+    #[arg(long)]
+    source_date_epoch: Option<i64>,
+    /// Print nothing but errors; no progress bar.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the image a TOML spec or JSON manifest describes (`-` reads stdin).
+    Build {
+        spec: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Build a filesystem image from a directory.
+    Create {
+        /// Filesystem type: ext2, ext3, ext4.
+        #[arg(short = 't', long = "type")]
+        fs_type: String,
+        /// Source directory.
+        source: PathBuf,
+        /// Image size ("64MiB", bytes) or "auto" (default).
+        #[arg(long)]
+        size: Option<String>,
+        /// Volume label.
+        #[arg(long)]
+        label: Option<String>,
+        /// Time policy: fixed (default), clamp, preserve.
+        #[arg(long)]
+        time_policy: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print the JSON Schema of the manifest.
+    Schema,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("fstool: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Build { spec: path, common } => {
+            let mut spec = spec::load(&path)?;
+            let base_dir = if path.as_os_str() == "-" {
+                std::env::current_dir()?
+            } else {
+                path.parent().map(Path::to_path_buf).unwrap_or_default()
+            };
+            apply_common(&mut spec, &common);
+            finish(&spec, base_dir, &common)
+        }
+        Cmd::Create {
+            fs_type,
+            source,
+            size,
+            label,
+            time_policy,
+            common,
+        } => {
+            let fs_type: FsType =
+                serde_json::from_value(serde_json::Value::String(fs_type.clone())).with_context(
+                    || format!("unknown filesystem type {fs_type:?} (use ext2, ext3 or ext4)"),
+                )?;
+            let time_policy: TimePolicy = match time_policy {
+                None => TimePolicy::Fixed,
+                Some(t) => serde_json::from_value(serde_json::Value::String(t.clone()))
+                    .with_context(|| {
+                        format!("unknown time policy {t:?} (use fixed, clamp or preserve)")
+                    })?,
+            };
+            let mut fs: FsSpec = serde_json::from_value(serde_json::json!({ "type": fs_type }))?;
+            fs.source = Some(source);
+            fs.size = size.map(SizeSpec::Text);
+            fs.label = label;
+            let mut spec = Spec {
+                version: 1,
+                seed: None,
+                source_date_epoch: None,
+                time_policy,
+                filesystem: Some(fs),
+                image: None,
+                partitions: vec![],
+            };
+            apply_common(&mut spec, &common);
+            finish(&spec, std::env::current_dir()?, &common)
+        }
+        Cmd::Schema => {
+            println!("{}", serde_json::to_string_pretty(&spec::schema())?);
+            Ok(())
+        }
+    }
+}
+
+fn apply_common(spec: &mut Spec, c: &Common) {
+    if let Some(s) = &c.seed {
+        spec.seed = Some(s.clone());
+    }
+    if let Some(e) = c.source_date_epoch {
+        spec.source_date_epoch = Some(e);
+    }
+}
+
+fn finish(spec: &Spec, base_dir: PathBuf, c: &Common) -> Result<()> {
+    let opts = BuildOptions {
+        output: c.output.clone(),
+        base_dir,
+        progress: !c.quiet && std::io::stderr().is_terminal(),
+    };
+    let report: Report = build(spec, &opts)?;
+    if let Some(r) = &c.report {
+        let text = serde_json::to_string_pretty(&report)? + "\n";
+        std::fs::write(r, text).with_context(|| format!("cannot write report {}", r.display()))?;
+    }
+    if !c.quiet {
+        println!("{}", report.summary());
+        println!("sha256 {}", report.sha256);
+    }
+    Ok(())
+}

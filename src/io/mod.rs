@@ -344,6 +344,37 @@ impl AtomicOutput {
     }
 }
 
+/// The data segments `[start, end)` of a host file, found with
+/// `SEEK_DATA`/`SEEK_HOLE`; holes are left out. Filesystems without hole
+/// reporting give one segment covering the whole file.
+pub fn data_segments(path: &Path, len: u64) -> Result<Vec<(u64, u64)>> {
+    use std::os::fd::AsRawFd;
+    let f = File::open(path).map_err(host_err(path))?;
+    let fd = f.as_raw_fd();
+    let seek = |off: u64, whence: libc::c_int| -> Option<u64> {
+        let off = libc::off_t::try_from(off).ok()?;
+        // SAFETY: `fd` is a valid open descriptor owned by `f`, which lives
+        // for this whole function; lseek reads no memory of ours and only
+        // moves that descriptor's offset.
+        let r = unsafe { libc::lseek(fd, off, whence) };
+        u64::try_from(r).ok()
+    };
+    let mut out = Vec::new();
+    let mut pos = 0u64;
+    while pos < len {
+        let Some(data) = seek(pos, libc::SEEK_DATA) else {
+            break; // ENXIO: no more data
+        };
+        if data >= len {
+            break;
+        }
+        let hole = seek(data, libc::SEEK_HOLE).unwrap_or(len).min(len);
+        out.push((data, hole));
+        pos = hole;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,3 +399,4 @@ mod tests {
         assert_eq!(mem.data[29], 7);
     }
 }
+

@@ -231,6 +231,25 @@ impl Tree {
         counts
     }
 
+    /// Adds `node` as a child of `parent`, keeping the children sorted by
+    /// name bytes. The caller guarantees the name is not taken.
+    pub fn insert_child(&mut self, parent: NodeId, mut node: Node) -> NodeId {
+        let id = NodeId(self.nodes.len() as u32);
+        node.parent = parent;
+        let name = node.name.clone();
+        self.nodes.push(node);
+        let names: Vec<Vec<u8>> = self
+            .children(parent)
+            .iter()
+            .map(|c| self.node(*c).name.clone())
+            .collect();
+        let pos = names.partition_point(|n| n.as_slice() < name.as_slice());
+        if let NodeKind::Dir { children } = &mut self.nodes[parent.index()].kind {
+            children.insert(pos, id);
+        }
+        id
+    }
+
     /// Number of nodes that own an inode (everything except hard links).
     pub fn inode_count(&self) -> usize {
         self.nodes

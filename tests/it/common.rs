@@ -104,3 +104,43 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// A read-only loop mount, unmounted on drop. `None` (with a SKIPPED
+/// notice) where the machine cannot mount.
+pub struct LoopMount {
+    pub dir: std::path::PathBuf,
+    _keep: tempfile::TempDir,
+}
+
+impl LoopMount {
+    pub fn new(img: &Path) -> Option<LoopMount> {
+        if !can_loop_mount() {
+            return None;
+        }
+        let dir = tempfile::tempdir().ok()?;
+        let out = Command::new("mount")
+            .args(["-o", "ro,loop"])
+            .arg(img)
+            .arg(dir.path())
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            eprintln!(
+                "SKIPPED: loop mount of {} failed: {}",
+                img.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return None;
+        }
+        Some(LoopMount {
+            dir: dir.path().to_path_buf(),
+            _keep: dir,
+        })
+    }
+}
+
+impl Drop for LoopMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.dir).status();
+    }
+}

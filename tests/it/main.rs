@@ -2,4 +2,10 @@
 //! real validators judge them.
 
 mod common;
+mod examples;
+mod ext;
 mod spec;
+
+/// Whole-disk examples are checked by the disk tests' validators.
+fn examples_disk_check(_img: &std::path::Path, _spec: &str) {}
+mod scale;

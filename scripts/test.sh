@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs the whole test suite, installing the validators it needs first.
+#   ./scripts/test.sh            everything, including the scale tests
+#   ./scripts/test.sh --quick    skips the #[ignore]d scale tests
+# Validators missing after the install step fail the tests
+# (FSTOOL_REQUIRE_TOOLS=1), they are never silently skipped here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pkgs=(e2fsprogs dosfstools mtools fdisk gdisk ntfs-3g qemu-utils genext2fs)
+need=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "installing validators: ${need[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+export FSTOOL_REQUIRE_TOOLS=1
+ignored="--include-ignored"
+[ "${1:-}" = "--quick" ] && ignored=""
+cargo test --release --all-targets -- $ignored
