@@ -108,7 +108,34 @@ fn parse_toml(text: &str, name: &str) -> Result<Spec, SpecError> {
         key: key.to_string(),
         message,
     })?;
+    check_toml_modes(&spec, text, name)?;
     Ok(spec)
+}
+
+/// `mode = 755` in TOML is the decimal number 755 (octal 1363: sticky,
+/// write-only) — almost surely meant as octal. TOML can say `0o755`, so a
+/// numeric mode above 7 must be written that way. (JSON has no octal
+/// literals, so there a number is taken as it is.)
+fn check_toml_modes(spec: &Spec, text: &str, name: &str) -> Result<(), SpecError> {
+    for (key, n) in validate::numeric_modes(spec) {
+        let Some(repr) = keypath::toml_integer_repr(text, &key) else {
+            continue;
+        };
+        if n > 7 && !repr.starts_with("0o") {
+            let hint = if repr.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+                format!("write 0o{repr} or \"{repr}\" if you meant octal")
+            } else {
+                "write modes in octal, e.g. 0o755 or \"0755\"".to_string()
+            };
+            return Err(SpecError::Invalid {
+                file: name.to_string(),
+                line: keypath::toml_line(text, &key),
+                key: key.to_string(),
+                message: format!("mode {repr} is a decimal number (= octal {n:o}); {hint}"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// serde_json appends " at line L column C"; we report the line ourselves.

@@ -142,6 +142,34 @@ pub(crate) fn check_xattr_name(name: &str) -> Result<(), String> {
 
 type Problem = (KeyPath, String);
 
+/// Every mode given as a number, with its key path (for the TOML check that
+/// numeric modes are written in octal).
+pub(crate) fn numeric_modes(spec: &Spec) -> Vec<(KeyPath, u32)> {
+    let mut out = Vec::new();
+    let mut fs_modes = |fs: &FsSpec, at: KeyPath| {
+        for (i, e) in fs.entries.iter().enumerate() {
+            if let Some(ModeSpec::Number(n)) = e.mode {
+                out.push((at.key("entries").index(i).key("mode"), n));
+            }
+        }
+        for (i, r) in fs.rules.iter().enumerate() {
+            if let Some(ModeSpec::Number(n)) = r.mode {
+                out.push((at.key("rules").index(i).key("mode"), n));
+            }
+        }
+    };
+    let root = KeyPath::default();
+    if let Some(fs) = &spec.filesystem {
+        fs_modes(fs, root.key("filesystem"));
+    }
+    for (i, p) in spec.partitions.iter().enumerate() {
+        if let Some(fs) = &p.filesystem {
+            fs_modes(fs, root.key("partitions").index(i).key("filesystem"));
+        }
+    }
+    out
+}
+
 /// Validates a parsed manifest; returns the first problem found.
 pub fn validate(spec: &Spec) -> Result<(), Problem> {
     let root = KeyPath::default();

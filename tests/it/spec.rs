@@ -233,6 +233,8 @@ fn semantic_errors_name_key_and_line() {
         (e("path = \"/a\"\ntype = \"dir\"\nxattrs = { \"user.x\" = { base64 = \"!!\" } }"), "filesystem.entries[0].xattrs.\"user.x\"", 7, "base64"),
         (format!("{HEAD}[[filesystem.rules]]\nglob = \"/x/[ab\"\n"), "filesystem.rules[0].glob", 5, "unclosed"),
         (format!("{HEAD}[[filesystem.rules]]\nglob = \"/x\"\nmode = \"8\"\n"), "filesystem.rules[0].mode", 6, "octal"),
+        (e("path = \"/a\"\ntype = \"dir\"\nmode = 755"), "filesystem.entries[0].mode", 7, "write 0o755"),
+        (format!("{HEAD}[[filesystem.rules]]\nglob = \"/x\"\nmode = 0x1ed\n"), "filesystem.rules[0].mode", 6, "decimal"),
         ("version = 1\n[image]\nsector_size = 1000\n".into(), "image.sector_size", 3, "sector size"),
         ("version = 1\n[image]\ndisk_signature = \"xyz\"\n".into(), "image.disk_signature", 3, "hex"),
         ("version = 1\n[[partitions]]\ntype = \"linux\"\nsize = \"remaining\"\n[[partitions]]\ntype = \"linux\"\n".into(), "partitions[0].size", 4, "last"),
