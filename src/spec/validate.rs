@@ -104,7 +104,11 @@ pub(crate) fn parse_sha256(s: &str) -> Result<[u8; 32], String> {
     let mut out = [0u8; 32];
     for (i, pair) in b.chunks_exact(2).enumerate() {
         let hex = |c: u8| (c as char).to_digit(16);
-        match (hex(pair[0]), hex(pair[1]), out.get_mut(i)) {
+        let (hi, lo) = match pair {
+            [a, b] => (hex(*a), hex(*b)),
+            _ => (None, None),
+        };
+        match (hi, lo, out.get_mut(i)) {
             (Some(h), Some(l), Some(o)) => *o = (h * 16 + l) as u8,
             _ => return Err(format!("{s:?} is not a SHA-256: expected hex digits")),
         }

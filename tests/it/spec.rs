@@ -235,6 +235,7 @@ fn semantic_errors_name_key_and_line() {
         (format!("{HEAD}[[filesystem.rules]]\nglob = \"/x\"\nmode = \"8\"\n"), "filesystem.rules[0].mode", 6, "octal"),
         (e("path = \"/a\"\ntype = \"dir\"\nmode = 755"), "filesystem.entries[0].mode", 7, "write 0o755"),
         (format!("{HEAD}[[filesystem.rules]]\nglob = \"/x\"\nmode = 0x1ed\n"), "filesystem.rules[0].mode", 6, "decimal"),
+        ("version = 1\n[[partitions]]\ntype = \"esp\"\n[[partitions]]\ntype = \"linux\"\n[partitions.filesystem]\ntype = \"ext4\"\n[[partitions.filesystem.entries]]\npath = \"/x\"\ntype = \"fifo\"\nmode = \"0999\"\n".into(), "partitions[1].filesystem.entries[0].mode", 11, "octal"),
         ("version = 1\n[image]\nsector_size = 1000\n".into(), "image.sector_size", 3, "sector size"),
         ("version = 1\n[image]\ndisk_signature = \"xyz\"\n".into(), "image.disk_signature", 3, "hex"),
         ("version = 1\n[[partitions]]\ntype = \"linux\"\nsize = \"remaining\"\n[[partitions]]\ntype = \"linux\"\n".into(), "partitions[0].size", 4, "last"),
@@ -1097,6 +1098,31 @@ fn duplicates_need_override() {
         spec::TimePolicy::Fixed,
     );
     assert_eq!(paths(&t), ["/", "/etc"]);
+}
+
+#[test]
+fn an_entry_for_the_root_sets_its_metadata() {
+    let d = tempfile::tempdir().unwrap();
+    write_file(d.path(), "src/a", b"");
+    let t = resolve_ok(
+        "source = \"src\"\n[[filesystem.entries]]\npath = \"/\"\ntype = \"dir\"\nmode = \"0700\"\nuid = 3\nmtime = 5\n",
+        d.path(),
+        spec::TimePolicy::Fixed,
+    );
+    let m = &t.root().meta;
+    assert_eq!(
+        (m.mode, m.uid, m.gid, m.mtime),
+        (0o700, 3, 0, Timestamp::from_secs(5))
+    );
+    assert_eq!(paths(&t), ["/", "/a"]);
+    let e = resolve_err(
+        "[[filesystem.entries]]\npath = \"/\"\ntype = \"fifo\"\noverride = true\n",
+        d.path(),
+    );
+    assert!(
+        matches!(&e, TreeError::Invalid { path, .. } if path == "/"),
+        "{e}"
+    );
 }
 
 #[test]
