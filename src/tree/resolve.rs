@@ -541,10 +541,11 @@ impl Builder {
             }
             EntryType::Symlink => {
                 let t = e.target.as_deref().unwrap_or("");
-                if t.is_empty() || t.contains('\0') {
+                // 4095: PATH_MAX less the NUL, the longest target Linux reads.
+                if t.is_empty() || t.contains('\0') || t.len() > 4095 {
                     return Err(invalid(
                         "target",
-                        "a symlink needs a non-empty `target` without NUL".into(),
+                        "a symlink target must be 1 to 4095 bytes without NUL".into(),
                     ));
                 }
                 Kind::Symlink(t.as_bytes().to_vec())
