@@ -204,7 +204,7 @@ pub enum ModeSpec {
 
 /// An xattr value: a UTF-8 string, or `{ base64 = "..." }` for raw bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
 pub enum XattrValue {
     Text(String),
     Bytes { base64: String },

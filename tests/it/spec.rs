@@ -157,6 +157,15 @@ fn unknown_key_names_key_path_and_line() {
         "m.json",
     );
     assert_eq!((line, key.as_str()), (Some(3), "image.colour"));
+    // Inside the `{ base64 = ... }` form of an xattr value too.
+    let text = format!(
+        "{HEAD}[[filesystem.entries]]\npath = \"/a\"\ntype = \"dir\"\nxattrs = {{ \"user.x\" = {{ base64 = \"AA==\", hex = \"00\" }} }}\n"
+    );
+    let (line, key, _) = invalid(&text, "m.toml");
+    assert_eq!(
+        (line, key.as_str()),
+        (Some(7), "filesystem.entries[0].xattrs.\"user.x\"")
+    );
 }
 
 #[test]
