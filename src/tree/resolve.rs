@@ -731,6 +731,21 @@ impl Builder {
                 let Some(i) = self.inodes.get_mut(ino) else {
                     continue;
                 };
+                if let Some(t) = r.entry_type {
+                    let kind_matches = matches!(
+                        (t, &i.kind),
+                        (EntryType::File, Kind::File { .. })
+                            | (EntryType::Dir, Kind::Dir)
+                            | (EntryType::Symlink, Kind::Symlink(_))
+                            | (EntryType::Char, Kind::Char(..))
+                            | (EntryType::Block, Kind::Block(..))
+                            | (EntryType::Fifo, Kind::Fifo)
+                            | (EntryType::Socket, Kind::Socket)
+                    );
+                    if !kind_matches {
+                        continue;
+                    }
+                }
                 if let (Some(m), false) = (mode, i.explicit.mode) {
                     i.meta.mode = m;
                 }

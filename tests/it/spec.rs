@@ -1258,6 +1258,34 @@ mode = "0600"
 }
 
 #[test]
+fn rules_can_select_by_entry_type() {
+    let d = tempfile::tempdir().unwrap();
+    write_file(d.path(), "src/etc/a/b.conf", b"x");
+    set_mode(&d.path().join("src/etc/a/b.conf"), 0o600);
+    set_mode(&d.path().join("src/etc/a"), 0o700);
+    let body = r#"source = "src"
+[[filesystem.entries]]
+path = "/etc/link"
+type = "symlink"
+target = "a"
+[[filesystem.rules]]
+glob = "/**"
+type = "dir"
+mode = "0751"
+[[filesystem.rules]]
+glob = "/**"
+type = "file"
+mode = "0640"
+"#;
+    let t = resolve_ok(body, d.path(), spec::TimePolicy::Fixed);
+    let mode = |p: &str| t.node(find(&t, p)).meta.mode;
+    assert_eq!(mode("/etc"), 0o751);
+    assert_eq!(mode("/etc/a"), 0o751);
+    assert_eq!(mode("/etc/a/b.conf"), 0o640);
+    assert_eq!(mode("/etc/link"), 0o777, "symlinks match neither rule");
+}
+
+#[test]
 fn device_table_creates_nodes_and_series() {
     let d = tempfile::tempdir().unwrap();
     write_file(d.path(), "src/etc/inittab", b"");
