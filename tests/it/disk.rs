@@ -612,3 +612,31 @@ fn validators_clean_accepts_raw_and_qcow2_disks() {
     build(&req, &parts, &blobs, &q, Format::Qcow2);
     validators_clean(&q);
 }
+
+#[test]
+fn gpt_beyond_2tib_caps_the_protective_mbr() {
+    // MBR fields are 32-bit: past 2 TiB the protective record covers
+    // 0xFFFFFFFF sectors (UEFI 5.2.3) while GPT addresses the whole disk.
+    let dir = tempfile::tempdir().unwrap();
+    let mut req = DiskRequest::new(PartitionTable::Gpt, "huge");
+    req.size = Some(3 << 40);
+    let parts = [
+        PartitionRequest::new("esp", PartSize::Bytes(64 * MIB)),
+        PartitionRequest::new("linux", PartSize::Remaining),
+    ];
+    let img = dir.path().join("huge.img");
+    let plan = build(&req, &parts, &[], &img, Format::Raw);
+    let rec = read_range(&img, 446, 16);
+    assert_eq!(rec[4], 0xee);
+    assert_eq!(&rec[8..16], &[1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+    assert!(plan.partitions()[1].end_lba() > u64::from(u32::MAX));
+    if let Some(sgdisk) = tool("sgdisk") {
+        let out = run_ok(Command::new(sgdisk).arg("-v").arg(&img));
+        assert!(out.contains("No problems found"), "sgdisk -v:\n{out}");
+    }
+    if let Some(j) = sfdisk_json(&img) {
+        let last = &j["partitiontable"]["partitions"][1];
+        assert_eq!(last["start"], plan.partitions()[1].start_lba);
+        assert_eq!(last["size"], plan.partitions()[1].sectors);
+    }
+}
