@@ -9,6 +9,10 @@
 //! then writes the header into cluster 0. Nothing else depends on timing or
 //! memory addresses, so equal writes give equal files.
 //!
+//! With `compress`, `finish` first deflates every data cluster in place (in
+//! host order, packed at 512-byte boundaries; see `compress_clusters`).
+//! The bytes depend on the deflate implementation and level, both pinned.
+//!
 //! Host file layout:
 //! ```text
 //! cluster 0              header (104 bytes, then the end-of-extensions mark)
@@ -32,6 +36,11 @@ pub const REFCOUNT_ORDER: u32 = 4;
 /// L1/L2 flag: the cluster's refcount is exactly one (may be written in
 /// place). qemu-img check insists on it for every singly-referenced cluster.
 pub const COPIED: u64 = 1 << 63;
+/// L2 flag: the cluster is deflate-compressed (descriptor format).
+pub const COMPRESSED: u64 = 1 << 62;
+/// Deflate level for `compress = true`. Pinned with the exact miniz_oxide
+/// version in Cargo.toml: both decide the compressed bytes.
+pub const DEFLATE_LEVEL: u8 = 6;
 /// Default cluster size, as `qemu-img create` uses.
 pub const DEFAULT_CLUSTER_SIZE: u32 = 64 * 1024;
 
@@ -40,8 +49,6 @@ pub const DEFAULT_CLUSTER_SIZE: u32 = 64 * 1024;
 pub enum ContainerError {
     #[error("qcow2 cluster size {cluster_size} is invalid: it must be a power of two from 512 bytes to 2 MiB")]
     BadClusterSize { cluster_size: u64 },
-    #[error("qcow2 compression is not supported yet; remove `compress = true` from [image]")]
-    CompressionUnsupported,
     #[error("image.cluster_size: {message}")]
     BadClusterSpec { message: String },
     #[error(transparent)]
@@ -132,6 +139,7 @@ pub struct Qcow2Writer {
     l2: Vec<Option<Box<[u64]>>>,
     /// Next free host cluster index.
     next_cluster: u64,
+    compress: bool,
     finished: bool,
 }
 
@@ -150,9 +158,6 @@ impl Qcow2Writer {
         let cs = opts.cluster_size;
         if !cs.is_power_of_two() || !(512..=2 << 20).contains(&cs) {
             return Err(ContainerError::BadClusterSize { cluster_size: cs });
-        }
-        if opts.compress {
-            return Err(ContainerError::CompressionUnsupported);
         }
         let cluster_bits = cs.trailing_zeros();
         let l1_size = Self::l1_entries(size, cluster_bits);
@@ -174,6 +179,7 @@ impl Qcow2Writer {
             cluster_bits,
             l2,
             next_cluster: 1,
+            compress: opts.compress,
             finished: false,
         })
     }
@@ -239,8 +245,84 @@ impl Qcow2Writer {
         self.next_cluster - 1
     }
 
+    /// Compresses the data clusters in place, in host order: each is read,
+    /// deflated, and written at a byte cursor that never passes the cluster
+    /// being read (a compressed cluster takes less than a cluster; one that
+    /// does not shrink is stored whole at the next cluster boundary). The L2
+    /// tables then hold final entries. Returns each data host cluster's
+    /// refcount: the number of compressed clusters touching it, or 1.
+    fn compress_clusters(&mut self) -> Result<Vec<u16>> {
+        let cs = self.cluster_size();
+        let per = Self::l2_entries(self.cluster_bits);
+        // Host cluster k holds guest cluster order[k - 1].
+        let mut order = vec![(0usize, 0usize); self.allocated_data_clusters() as usize];
+        for (i, table) in self.l2.iter().enumerate() {
+            for (j, off) in table.iter().flat_map(|t| t.iter().enumerate()) {
+                if *off != 0 {
+                    if let Some(slot) = order.get_mut((off / cs - 1) as usize) {
+                        *slot = (i, j);
+                    }
+                }
+            }
+        }
+        let mut refcounts = vec![0u16; order.len() + 1];
+        refcounts[0] = 1; // the header
+        let mut buf = vec![0u8; cs as usize];
+        let mut cursor = cs; // byte offset; cluster 0 is the header
+                             // Compressed data must leave room for the descriptor's sector count.
+        let sector_bits = self.cluster_bits - 8;
+        let offset_bits = 62 - sector_bits;
+        for (k, &(i, j)) in order.iter().enumerate() {
+            let host = (k as u64 + 1) * cs;
+            self.file
+                .read_exact_at(&mut buf, host)
+                .map_err(host_err(&self.path))?;
+            let packed = miniz_oxide::deflate::compress_to_vec(&buf, DEFLATE_LEVEL);
+            let sectors = (packed.len() as u64).div_ceil(512);
+            let entry = if sectors * 512 < cs {
+                self.pwrite(&packed, cursor)?;
+                let first = cursor / cs;
+                let last = (cursor + sectors * 512 - 1) / cs;
+                for c in first..=last {
+                    if let Some(r) = refcounts.get_mut(c as usize) {
+                        *r += 1;
+                    }
+                }
+                let e = COMPRESSED | ((sectors - 1) << offset_bits) | cursor;
+                cursor += sectors * 512;
+                e
+            } else {
+                cursor = cursor.div_ceil(cs) * cs;
+                self.pwrite(&buf, cursor)?;
+                if let Some(r) = refcounts.get_mut((cursor / cs) as usize) {
+                    *r = 1;
+                }
+                let e = cursor | COPIED;
+                cursor += cs;
+                e
+            };
+            if let Some(slot) = self
+                .l2
+                .get_mut(i)
+                .and_then(|t| t.as_mut())
+                .and_then(|t| t.get_mut(j))
+            {
+                *slot = entry;
+            }
+        }
+        debug_assert!(per > 0);
+        self.next_cluster = cursor.div_ceil(cs);
+        refcounts.truncate(self.next_cluster as usize);
+        Ok(refcounts)
+    }
+
     /// Writes the L2 tables, L1 table, refcounts and header.
     fn write_metadata(&mut self) -> Result<()> {
+        let data_refcounts = if self.compress {
+            Some(self.compress_clusters()?)
+        } else {
+            None
+        };
         let cs = self.cluster_size();
         let per = Self::l2_entries(self.cluster_bits) as usize;
         let mut l1 = vec![0u64; self.l2.len()];
@@ -249,7 +331,12 @@ impl Qcow2Writer {
         for (i, table) in self.l2.iter().enumerate() {
             let Some(table) = table else { continue };
             for (dst, off) in buf.chunks_exact_mut(8).zip(table.iter()) {
-                let v = if *off == 0 { 0 } else { off | COPIED };
+                let v = match (*off, &data_refcounts) {
+                    (0, _) => 0,
+                    // Already final entries.
+                    (e, Some(_)) => e,
+                    (e, None) => e | COPIED,
+                };
                 dst.copy_from_slice(&v.to_be_bytes());
             }
             debug_assert_eq!(table.len(), per);
@@ -295,8 +382,13 @@ impl Qcow2Writer {
             let first = k * per_block;
             let used = total.saturating_sub(first).min(per_block);
             buf.fill(0);
-            for dst in buf.chunks_exact_mut(2).take(used as usize) {
-                dst.copy_from_slice(&1u16.to_be_bytes());
+            for (n, dst) in buf.chunks_exact_mut(2).take(used as usize).enumerate() {
+                let cluster = first + n as u64;
+                let count = data_refcounts
+                    .as_ref()
+                    .and_then(|r| r.get(cluster as usize).copied())
+                    .unwrap_or(1);
+                dst.copy_from_slice(&count.to_be_bytes());
             }
             self.pwrite(&buf, (rb_first + k) * cs)?;
         }
@@ -481,14 +573,6 @@ mod tests {
         assert!(matches!(
             Qcow2Writer::new(f(), tmp.path(), 1 << 20, bad),
             Err(ContainerError::BadClusterSize { .. })
-        ));
-        let comp = Qcow2Options {
-            compress: true,
-            ..Qcow2Options::default()
-        };
-        assert!(matches!(
-            Qcow2Writer::new(f(), tmp.path(), 1 << 20, comp),
-            Err(ContainerError::CompressionUnsupported)
         ));
     }
 }

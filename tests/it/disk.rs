@@ -18,6 +18,7 @@ const MIB: u64 = 1 << 20;
 enum Format {
     Raw,
     Qcow2,
+    Qcow2Compressed,
 }
 
 /// A new file open for reading and writing (devices read back).
@@ -45,6 +46,13 @@ fn build(
         Format::Raw => Box::new(SparseFile::new(file, out, plan.size).unwrap()),
         Format::Qcow2 => {
             Box::new(Qcow2Writer::new(file, out, plan.size, Qcow2Options::default()).unwrap())
+        }
+        Format::Qcow2Compressed => {
+            let opts = Qcow2Options {
+                compress: true,
+                ..Qcow2Options::default()
+            };
+            Box::new(Qcow2Writer::new(file, out, plan.size, opts).unwrap())
         }
     };
     part::write_tables(&plan, dev.as_mut()).unwrap();
@@ -611,4 +619,121 @@ fn validators_clean_accepts_raw_and_qcow2_disks() {
     let q = dir.path().join("g.qcow2");
     build(&req, &parts, &blobs, &q, Format::Qcow2);
     validators_clean(&q);
+}
+
+#[test]
+fn gpt_beyond_2tib_caps_the_protective_mbr() {
+    // MBR fields are 32-bit: past 2 TiB the protective record covers
+    // 0xFFFFFFFF sectors (UEFI 5.2.3) while GPT addresses the whole disk.
+    let dir = tempfile::tempdir().unwrap();
+    let mut req = DiskRequest::new(PartitionTable::Gpt, "huge");
+    req.size = Some(3 << 40);
+    let parts = [
+        PartitionRequest::new("esp", PartSize::Bytes(64 * MIB)),
+        PartitionRequest::new("linux", PartSize::Remaining),
+    ];
+    let img = dir.path().join("huge.img");
+    let plan = build(&req, &parts, &[], &img, Format::Raw);
+    let rec = read_range(&img, 446, 16);
+    assert_eq!(rec[4], 0xee);
+    assert_eq!(&rec[8..16], &[1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+    assert!(plan.partitions()[1].end_lba() > u64::from(u32::MAX));
+    if let Some(sgdisk) = tool("sgdisk") {
+        let out = run_ok(Command::new(sgdisk).arg("-v").arg(&img));
+        assert!(out.contains("No problems found"), "sgdisk -v:\n{out}");
+    }
+    if let Some(j) = sfdisk_json(&img) {
+        let last = &j["partitiontable"]["partitions"][1];
+        assert_eq!(last["start"], plan.partitions()[1].start_lba);
+        assert_eq!(last["size"], plan.partitions()[1].sectors);
+    }
+}
+
+#[test]
+fn compressed_qcow2_matches_raw_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let (req, mut parts, mut blobs) = gpt_layout(dir.path());
+    // Compressible content in the swap partition (text-like bytes).
+    let text: Vec<u8> = (0..3 * MIB as usize)
+        .map(|i| b"fstool builds images. "[i % 22])
+        .collect();
+    let swap_blob = dir.path().join("text.bin");
+    std::fs::write(&swap_blob, &text).unwrap();
+    blobs[2] = Some(swap_blob);
+    parts[2].size = PartSize::Bytes(4 * MIB);
+    let raw = dir.path().join("disk.img");
+    let plain = dir.path().join("plain.qcow2");
+    let q1 = dir.path().join("c1.qcow2");
+    let q2 = dir.path().join("c2.qcow2");
+    build(&req, &parts, &blobs, &raw, Format::Raw);
+    build(&req, &parts, &blobs, &plain, Format::Qcow2);
+    build(&req, &parts, &blobs, &q1, Format::Qcow2Compressed);
+    build(&req, &parts, &blobs, &q2, Format::Qcow2Compressed);
+    assert_eq!(
+        sha256_file(&q1),
+        sha256_file(&q2),
+        "compressed qcow2 is not deterministic"
+    );
+    let (plain_len, comp_len) = (
+        std::fs::metadata(&plain).unwrap().len(),
+        std::fs::metadata(&q1).unwrap().len(),
+    );
+    // The 3 MiB of text shrinks to almost nothing; the random blobs stay.
+    assert!(
+        comp_len + 2 * MIB < plain_len,
+        "compressed {comp_len}, plain {plain_len}"
+    );
+    insta::assert_snapshot!("gpt_disk_qcow2_compressed_sha256", sha256_file(&q1));
+
+    // Our reader inflates it back.
+    use fstool::container::qcow2_read::Qcow2Reader;
+    let mut r = Qcow2Reader::open(std::fs::File::open(&q1).unwrap(), &q1).unwrap();
+    let want = std::fs::read(&raw).unwrap();
+    let mut got = vec![0u8; want.len()];
+    r.read_at(0, &mut got).unwrap();
+    assert!(got == want, "reader disagrees with the raw build");
+
+    let Some(qemu_img) = tool("qemu-img") else {
+        return;
+    };
+    let out = run_ok(
+        Command::new(&qemu_img)
+            .args(["check", "--output=json"])
+            .arg(&q1),
+    );
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["check-errors"], 0, "{out}");
+    assert!(j["compressed-clusters"].as_u64().unwrap_or(0) > 40, "{out}");
+    run_ok(
+        Command::new(&qemu_img)
+            .args(["compare", "-f", "raw", "-F", "qcow2"])
+            .arg(&raw)
+            .arg(&q1),
+    );
+}
+
+#[test]
+fn qcow2_reader_inflates_qemu_compressed_output() {
+    use fstool::container::qcow2_read::Qcow2Reader;
+    let Some(qemu_img) = tool("qemu-img") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("r.img");
+    let mut data: Vec<u8> = (0..8 * MIB as usize)
+        .map(|i| (i / 1000 % 7) as u8)
+        .collect();
+    data[5 * MIB as usize..6 * MIB as usize].copy_from_slice(&pattern(MIB as usize, 4));
+    std::fs::write(&raw, &data).unwrap();
+    let q = dir.path().join("c.qcow2");
+    run_ok(
+        Command::new(&qemu_img)
+            .args(["convert", "-c", "-f", "raw", "-O", "qcow2"])
+            .arg(&raw)
+            .arg(&q),
+    );
+    let mut r = Qcow2Reader::open(std::fs::File::open(&q).unwrap(), &q).unwrap();
+    let mut got = vec![0u8; data.len()];
+    r.read_at(0, &mut got).unwrap();
+    assert!(got == data, "reader disagrees with qemu-img convert -c");
 }
