@@ -451,13 +451,10 @@ fn open_output(out: &AtomicOutput, size: u64, format: ImageFormat, image: Option
     match format {
         ImageFormat::Raw => Ok(Box::new(SparseFile::new(out.file()?, out.path(), size)?)),
         ImageFormat::Qcow2 => {
-            let mut q = Qcow2Options::default();
-            if let Some(image) = image {
-                if let Some(cs) = size_of("image.cluster_size", &image.cluster_size)? {
-                    q.cluster_size = cs;
-                }
-                q.compress = image.compress;
-            }
+            let q = match image {
+                Some(image) => Qcow2Options::from_image(image)?,
+                None => Qcow2Options::default(),
+            };
             Ok(Box::new(Qcow2Writer::new(out.file()?, out.path(), size, q)?))
         }
     }

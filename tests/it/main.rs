@@ -6,6 +6,7 @@ mod disk;
 mod examples;
 mod ext;
 mod fat;
+mod inspect;
 mod scale;
 mod spec;
 
