@@ -159,6 +159,56 @@ fn walk(root: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
     out
 }
 
+/// Everything the crate's own reader sees, keyed like [`expected`].
+fn reader_walk(
+    dev: &mut dyn BlockDevice,
+) -> Result<BTreeMap<String, Option<Vec<u8>>>, fat::ReadError> {
+    let mut r = fat::FatReader::open(dev)?;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![(String::new(), r.read_dir("/")?)];
+    let mut visited = std::collections::BTreeSet::from([0u32]);
+    while let Some((prefix, entries)) = stack.pop() {
+        for e in entries {
+            let path = format!("{prefix}/{}", e.name);
+            if e.is_dir {
+                // A damaged directory can point back at an ancestor: walk
+                // every directory cluster once.
+                if !visited.insert(e.first_cluster) {
+                    return Err(fat::ReadError::Corrupt(format!("{path}: directory loop")));
+                }
+                let sub = r.read_dir_entry(&e)?;
+                out.insert(path.clone(), None);
+                stack.push((path, sub));
+            } else {
+                let mut data = Vec::new();
+                r.read_entry(&e, &mut data)?;
+                out.insert(path, Some(data));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The crate's reader sees exactly the tree.
+fn reader_equal(img: &Path, tree: &Tree) {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(img)
+        .unwrap();
+    let len = f.metadata().unwrap().len();
+    let mut dev = SparseFile::new(f, img, len).unwrap();
+    let got = reader_walk(&mut dev).unwrap();
+    let want = expected(tree);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    for (path, data) in &want {
+        assert!(&got[path] == data, "{path}: contents differ");
+    }
+}
+
 struct Built {
     _dir: tempfile::TempDir,
     img: PathBuf,
@@ -332,6 +382,7 @@ fn fat12_floppy_names_and_boundaries() {
     assert_eq!(built.report.hardlinks_copied.len(), 1);
     fsck_clean(&built.img);
     readback_equal(&built.img, &tree);
+    reader_equal(&built.img, &tree);
     assert_minfo(
         &built.img,
         &[
@@ -422,6 +473,7 @@ fn fat16_pinned_volume_with_many_files() {
     assert_eq!(g.sectors_per_cluster, 4);
     fsck_clean(&built.img);
     readback_equal(&built.img, &tree);
+    reader_equal(&built.img, &tree);
     assert_minfo(
         &built.img,
         &[
@@ -473,6 +525,7 @@ fn fat32_esp_260mib() {
     assert!(g.cluster_count >= 65525);
     fsck_clean(&built.img);
     readback_equal(&built.img, &tree);
+    reader_equal(&built.img, &tree);
     assert_minfo(
         &built.img,
         &[
@@ -981,4 +1034,129 @@ fn geometry_sweep_passes_fsck() {
         }
     }
     assert_eq!(seen.len(), 3);
+}
+
+/// The reader against images made by mkfs.fat and mtools: an independent
+/// producer, so the reader's view of the format is checked too.
+#[test]
+fn reader_reads_mkfs_and_mtools_images() {
+    let Some(mkfs) = tool("mkfs.fat") else { return };
+    let src = tempfile::tempdir().unwrap();
+    let mut b = Tb::new(0);
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("Long File Name.txt", pattern(5000, 1)),
+        ("UPPER.TXT", b"u".to_vec()),
+        ("lower.txt", b"l".to_vec()),
+        ("Ünïcödé.bin", pattern(70_000, 2)),
+        ("sub dir/nested/deeper name.dat", pattern(1, 3)),
+        ("sub dir/empty", Vec::new()),
+    ];
+    for (p, d) in &files {
+        common::write_file(src.path(), p, d);
+        b.file(p, d.clone());
+    }
+    for (fat_bits, kib) in [("12", "1440"), ("16", "20000"), ("32", "40000")] {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("m.img");
+        run_ok(
+            Command::new(&mkfs)
+                .args(["-F", fat_bits, "-C"])
+                .arg(&img)
+                .arg(kib),
+        );
+        let Some(mut mcopy) = mtools("mcopy") else {
+            return;
+        };
+        let mut c = mcopy.args(["-s", "-i"]).arg(&img);
+        for e in std::fs::read_dir(src.path()).unwrap() {
+            c = c.arg(e.unwrap().path());
+        }
+        run_ok(c.arg("::/"));
+        reader_equal(&img, &b.tree);
+        let f = std::fs::File::open(&img).unwrap();
+        let info = fat::probe(&mut fstool::io::MemDevice {
+            data: std::fs::read(&img).unwrap(),
+        })
+        .unwrap();
+        drop(f);
+        assert_eq!(info.fat_type.name(), format!("fat{fat_bits}"));
+    }
+}
+
+/// Hostile images: random damage to the boot sector, FATs and
+/// directories. Reading may fail, but must not panic or hang.
+#[test]
+fn reader_survives_damage() {
+    let src = tempfile::tempdir().unwrap();
+    let tree = rich_tree(512, src.path());
+    for t in [FatType::Fat12, FatType::Fat16, FatType::Fat32] {
+        let size = if t == FatType::Fat32 {
+            34 << 20
+        } else {
+            5 << 20
+        };
+        let plan = fat::plan(&tree, &opts(Some(t), Some(size))).unwrap();
+        let mut dev = MemDevice::new(plan.size_bytes() as usize);
+        fat::write(&plan, &tree, &mut dev).unwrap();
+        let clean = dev.data.clone();
+        assert_eq!(reader_walk(&mut dev).unwrap(), expected(&tree));
+        let g = plan.geometry().clone();
+        let meta_end = (g.cluster_offset(2) + 64 * 1024) as usize;
+        // A loop in the FAT: the first file chain points back at itself.
+        let mut looped = 0;
+        for seed in 0..200u64 {
+            dev.data.copy_from_slice(&clean);
+            let noise = pattern(64, seed);
+            for pair in noise.chunks(4) {
+                let pos = u32::from_le_bytes([pair[0], pair[1], pair[2], 0]) as usize % meta_end;
+                dev.data[pos] = pair[3];
+            }
+            if let Err(e) = reader_walk(&mut dev) {
+                let _ = e.to_string();
+                looped += 1;
+            }
+            let _ = fat::probe(&mut dev);
+        }
+        // Some damage must have been noticed (not all of it can be benign).
+        assert!(looped > 0, "{t:?}: no damage detected");
+        // A chain that loops is reported, not followed forever: point a
+        // multi-cluster file's first cluster at itself.
+        dev.data.copy_from_slice(&clean);
+        let name = "a long file name with spaces.text";
+        let e = {
+            let mut r = fat::FatReader::open(&mut dev).unwrap();
+            r.read_dir("/")
+                .unwrap()
+                .into_iter()
+                .find(|e| e.name == name)
+                .unwrap()
+        };
+        assert!(u64::from(e.size) > u64::from(g.cluster_bytes()));
+        let n = e.first_cluster as usize;
+        let fat0 = g.fat_offset(0) as usize;
+        match t {
+            FatType::Fat12 => {
+                let o = fat0 + n * 3 / 2;
+                let w = u16::from_le_bytes([dev.data[o], dev.data[o + 1]]);
+                let w = if n % 2 == 0 {
+                    (w & 0xf000) | n as u16
+                } else {
+                    (w & 0x000f) | ((n as u16) << 4)
+                };
+                dev.data[o..o + 2].copy_from_slice(&w.to_le_bytes());
+            }
+            FatType::Fat16 => {
+                dev.data[fat0 + 2 * n..fat0 + 2 * n + 2].copy_from_slice(&(n as u16).to_le_bytes())
+            }
+            FatType::Fat32 => {
+                dev.data[fat0 + 4 * n..fat0 + 4 * n + 4].copy_from_slice(&(n as u32).to_le_bytes())
+            }
+        }
+        let mut r = fat::FatReader::open(&mut dev).unwrap();
+        let err = r.read_file(&format!("/{name}"), &mut Vec::new());
+        assert!(
+            matches!(err, Err(fat::ReadError::Corrupt(_))),
+            "{t:?}: {err:?}"
+        );
+    }
 }

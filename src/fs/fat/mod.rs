@@ -19,6 +19,7 @@ pub mod geometry;
 mod layout;
 pub mod names;
 pub mod probe;
+pub mod read;
 pub mod table;
 pub mod time;
 mod write;
@@ -30,6 +31,7 @@ use serde::Serialize;
 pub use geometry::{FatType, Geometry};
 pub use layout::{plan, FatPlan};
 pub use probe::{probe, FatInfo};
+pub use read::{DirEntry, FatReader, ReadError};
 pub use write::write;
 
 use crate::io::IoError;
