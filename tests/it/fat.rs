@@ -165,25 +165,13 @@ fn reader_walk(
 ) -> Result<BTreeMap<String, Option<Vec<u8>>>, fat::ReadError> {
     let mut r = fat::FatReader::open(dev)?;
     let mut out = BTreeMap::new();
-    let mut stack = vec![(String::new(), r.read_dir("/")?)];
-    let mut visited = std::collections::BTreeSet::from([0u32]);
-    while let Some((prefix, entries)) = stack.pop() {
-        for e in entries {
-            let path = format!("{prefix}/{}", e.name);
-            if e.is_dir {
-                // A damaged directory can point back at an ancestor: walk
-                // every directory cluster once.
-                if !visited.insert(e.first_cluster) {
-                    return Err(fat::ReadError::Corrupt(format!("{path}: directory loop")));
-                }
-                let sub = r.read_dir_entry(&e)?;
-                out.insert(path.clone(), None);
-                stack.push((path, sub));
-            } else {
-                let mut data = Vec::new();
-                r.read_entry(&e, &mut data)?;
-                out.insert(path, Some(data));
-            }
+    for (path, e) in r.walk()? {
+        if e.is_dir {
+            out.insert(path, None);
+        } else {
+            let mut data = Vec::new();
+            r.read_entry(&e, &mut data)?;
+            out.insert(path, Some(data));
         }
     }
     Ok(out)

@@ -446,6 +446,35 @@ impl<'a> FatReader<'a> {
         Ok(self.parse_dir(&bytes))
     }
 
+    /// Every entry of the volume with its path (`/dir/name`), directories
+    /// before their contents, each directory in on-disk order. Safe on
+    /// hostile images: a directory reached twice (a loop) is `Corrupt`.
+    pub fn walk(&mut self) -> Result<Vec<(String, DirEntry)>> {
+        let mut out = Vec::new();
+        let mut visited = std::collections::BTreeSet::from([0u32]);
+        let root = self.read_dir("/")?;
+        let mut stack: Vec<(String, std::vec::IntoIter<DirEntry>)> =
+            vec![(String::new(), root.into_iter())];
+        while let Some((prefix, iter)) = stack.last_mut() {
+            let Some(e) = iter.next() else {
+                stack.pop();
+                continue;
+            };
+            let path = format!("{prefix}/{}", e.name);
+            if e.is_dir {
+                if !visited.insert(e.first_cluster) {
+                    return corrupt(format!("{path}: directory loop"));
+                }
+                let sub = self.read_dir_entry(&e)?;
+                out.push((path.clone(), e));
+                stack.push((path, sub.into_iter()));
+            } else {
+                out.push((path, e));
+            }
+        }
+        Ok(out)
+    }
+
     /// Lists the directory at `path`.
     pub fn read_dir(&mut self, path: &str) -> Result<Vec<DirEntry>> {
         let first = match self.lookup(path)? {
