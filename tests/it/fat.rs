@@ -227,6 +227,27 @@ fn mtools(name: &str) -> Option<Command> {
     Some(c)
 }
 
+/// Runs an mtools command that must succeed without a word on stderr (mtools
+/// warns there about inconsistent volumes).
+fn run_quiet(cmd: &mut Command) -> String {
+    let out = run_ok_output(cmd);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.trim().is_empty(), "{cmd:?} warned:\n{err}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn run_ok_output(cmd: &mut Command) -> std::process::Output {
+    let out = common::run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// `fsck.fat -n` and `fsck.fat -n -V` pass and say nothing beyond their
 /// progress lines.
 fn fsck_clean(img: &Path) {
@@ -260,7 +281,7 @@ fn readback_equal(img: &Path, tree: &Tree) {
         return;
     };
     let out = tempfile::tempdir().unwrap();
-    run_ok(
+    run_quiet(
         mcopy
             .args(["-s", "-n", "-i"])
             .arg(img)
@@ -280,14 +301,14 @@ fn readback_equal(img: &Path, tree: &Tree) {
 
 fn mdir(img: &Path, dir: &str) -> String {
     match mtools("mdir") {
-        Some(mut c) => run_ok(c.args(["-a", "-i"]).arg(img).arg(format!("::{dir}"))),
+        Some(mut c) => run_quiet(c.args(["-a", "-i"]).arg(img).arg(format!("::{dir}"))),
         None => String::new(),
     }
 }
 
 fn minfo(img: &Path) -> Option<String> {
     let mut c = mtools("minfo")?;
-    Some(run_ok(c.arg("-i").arg(img).arg("::")))
+    Some(run_quiet(c.arg("-i").arg(img).arg("::")))
 }
 
 fn assert_minfo(img: &Path, expect: &[&str]) {
