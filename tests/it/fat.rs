@@ -1191,3 +1191,18 @@ fn reader_survives_damage() {
         );
     }
 }
+
+/// Names outside the BMP are stored as UTF-16 surrogate pairs; fsck.fat
+/// accepts them and the reader decodes them (mtools cannot, see above).
+#[test]
+fn names_beyond_the_bmp_round_trip() {
+    let mut b = Tb::new(0);
+    b.file("emoji 🦀 crab.rs", b"fn main() {}\n".to_vec());
+    b.file("𝔘𝔫𝔦𝔠𝔬𝔡𝔢/𝒻𝒾𝓁𝑒.txt", pattern(10, 1));
+    let tree = b.tree;
+    for t in [FatType::Fat12, FatType::Fat32] {
+        let built = build(&tree, &opts(Some(t), None));
+        fsck_clean(&built.img);
+        reader_equal(&built.img, &tree);
+    }
+}

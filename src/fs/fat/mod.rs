@@ -1,5 +1,5 @@
-//! FAT12/16/32 with VFAT long names: writer ([`plan`], [`write`]) and a
-//! small prober ([`probe`]).
+//! FAT12/16/32 with VFAT long names: writer ([`plan`], [`write()`]) and a
+//! small prober ([`probe()`]) and reader ([`FatReader`]).
 //!
 //! Follows Microsoft's "FAT: General Overview of On-Disk Format"
 //! (fatgen103). The plan decides every cluster, name and field before a
@@ -13,6 +13,18 @@
 //! that a file without any write bit gets the read-only attribute. Hard
 //! links become independent copies, listed in the report. Times are UTC
 //! (see [`time`] for rounding and the 1980 clamp).
+//!
+//! Names: a name that is a valid 8.3 name in one case per part is stored
+//! as a short entry only (lower-case parts flagged with the NT case bits);
+//! any other name gets VFAT long-name slots (UTF-16, surrogate pairs
+//! beyond the BMP) and an alias (`LONGNA~1.TXT`, past `~4` the hashed form
+//! `LO1A2B~1.TXT`; see [`names`]). Names are compared case-insensitively
+//! with one-to-one upper-casing, like Windows' upcase table.
+//!
+//! Sizes: an explicit size is used whole (a partition's size, inside a
+//! partition table); `None` picks the smallest volume, in 4 KiB steps, that
+//! holds the tree plus the headroom, within the cluster-count range of the
+//! requested width.
 
 pub mod boot;
 pub mod geometry;
