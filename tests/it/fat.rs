@@ -1206,3 +1206,23 @@ fn names_beyond_the_bmp_round_trip() {
         reader_equal(&built.img, &tree);
     }
 }
+
+/// A chain longer than the reader's FAT window (65,536 FAT32 entries)
+/// reads back whole, and FAT copies agree for fsck.fat.
+#[test]
+fn long_chains_cross_fat_windows() {
+    let src = tempfile::tempdir().unwrap();
+    let p = src.path().join("big");
+    std::fs::write(&p, pattern(40 << 20, 5)).unwrap();
+    let mut b = Tb::new(0);
+    b.file("small first", pattern(100, 1));
+    b.host("big file", &p, false);
+    b.file("zz after", pattern(5000, 2));
+    let tree = b.tree;
+    let mut o = opts(Some(FatType::Fat32), None);
+    o.cluster_size = Some(512);
+    let built = build(&tree, &o);
+    assert!(built.report.used_clusters > 80_000);
+    fsck_clean(&built.img);
+    reader_equal(&built.img, &tree);
+}

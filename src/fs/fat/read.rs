@@ -203,6 +203,9 @@ fn short_name_text(raw: &[u8], case: u8) -> String {
 /// slot.
 type LongName = (u8, usize, Vec<Option<[u16; 13]>>);
 
+/// Bytes of the FAT the reader keeps in memory at a time.
+const FAT_WINDOW: u64 = 256 * 1024;
+
 /// Most bytes a directory may have (65536 entries).
 const MAX_DIR_BYTES: u64 = 65536 * 32;
 
@@ -210,8 +213,10 @@ const MAX_DIR_BYTES: u64 = 65536 * 32;
 pub struct FatReader<'a> {
     dev: &'a mut dyn BlockDevice,
     vol: Volume,
-    /// The first FAT, loaded on first use.
-    fat: Option<Vec<u8>>,
+    /// A window of the first FAT: (byte offset in the FAT, bytes). Chains
+    /// are mostly sequential, so one window serves long runs of lookups and
+    /// memory stays bounded whatever the volume size.
+    fat: Option<(u64, Vec<u8>)>,
 }
 
 impl<'a> FatReader<'a> {
@@ -239,20 +244,30 @@ impl<'a> FatReader<'a> {
 
     /// The FAT entry of cluster `n`.
     fn entry(&mut self, n: u32) -> Result<u32> {
-        if self.fat.is_none() {
-            let len = (u64::from(self.vol.clusters) + 2) * self.vol.fat_type.bits();
-            let len = usize::try_from(len.div_ceil(8) + 1)
-                .map_err(|_| ReadError::Corrupt("FAT too large".into()))?;
-            let mut fat = vec![0u8; len];
-            let avail = (self.vol.fat_bytes as usize).min(len);
-            self.dev.read_at(self.vol.fat_offset, &mut fat[..avail])?;
-            self.fat = Some(fat);
+        let bytes_per = self.vol.fat_type.bits();
+        // Byte offset of the entry (FAT12: of its first byte) and its width.
+        let off = u64::from(n) * bytes_per / 8;
+        let width = if bytes_per == 32 { 4 } else { 2 };
+        let cached = self
+            .fat
+            .as_ref()
+            .is_some_and(|(start, buf)| off >= *start && off + width <= *start + buf.len() as u64);
+        if !cached {
+            let start = off - off % FAT_WINDOW;
+            let end = (start + FAT_WINDOW + 4).min(self.vol.fat_bytes);
+            if end < off + width {
+                return corrupt(format!("cluster {n} has no FAT entry"));
+            }
+            let mut buf = vec![0u8; (end - start) as usize];
+            self.dev.read_at(self.vol.fat_offset + start, &mut buf)?;
+            self.fat = Some((start, buf));
         }
-        let fat = self.fat.as_deref().unwrap_or(&[]);
-        let n = n as usize;
+        let Some((start, fat)) = self.fat.as_ref() else {
+            return corrupt("FAT window missing");
+        };
+        let o = (off - start) as usize;
         let v = match self.vol.fat_type {
             FatType::Fat12 => {
-                let o = n * 3 / 2;
                 let w = u32::from(u16_at(fat, o).unwrap_or(0));
                 if n % 2 == 0 {
                     w & 0xfff
@@ -260,8 +275,8 @@ impl<'a> FatReader<'a> {
                     w >> 4
                 }
             }
-            FatType::Fat16 => u32::from(u16_at(fat, n * 2).unwrap_or(0)),
-            FatType::Fat32 => u32_at(fat, n * 4).unwrap_or(0) & 0x0fff_ffff,
+            FatType::Fat16 => u32::from(u16_at(fat, o).unwrap_or(0)),
+            FatType::Fat32 => u32_at(fat, o).unwrap_or(0) & 0x0fff_ffff,
         };
         Ok(v)
     }
