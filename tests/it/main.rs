@@ -3,3 +3,4 @@
 
 mod common;
 mod ext;
+mod ext_readback;
