@@ -2,5 +2,6 @@
 //! real validators judge them.
 
 mod common;
+mod determinism;
 mod ext;
 mod ext_readback;
