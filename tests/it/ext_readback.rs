@@ -932,3 +932,101 @@ fn ext3_reads_back_through_debugfs_ext4_view_and_the_kernel() {
 fn ext4_reads_back_through_debugfs_ext4_view_and_the_kernel() {
     readback("ext4");
 }
+
+// ------------------------------------------------- host times, preserved
+
+/// Host times under `preserve` (and `clamp`): seconds before 1970 and after
+/// 2038 (ext4's epoch bits) and nanoseconds, read back by all three readers.
+/// ext2/ext3 are held to the seconds of times inside the 32-bit range.
+fn times_case(fstype: &str, policy: &str, epoch: i64) {
+    const T: [(&str, i64, u32); 5] = [
+        ("old", -31_536_000, 0),
+        ("ns", 1_700_000_000, 123_456_789),
+        ("y2040", 2_200_000_000, 999_999_999),
+        ("y2100", 4_102_444_800, 1),
+        ("link", 1_650_000_000, 5),
+    ];
+    let full = fstype == "ext4";
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let mut want: Vec<(String, i64, u32)> = Vec::new();
+    for (name, secs, nanos) in T {
+        if !full && !(i64::from(i32::MIN)..=i64::from(i32::MAX)).contains(&secs) {
+            continue;
+        }
+        let p = src.join(name);
+        if name == "link" {
+            std::os::unix::fs::symlink("ns", &p).unwrap();
+        } else {
+            std::fs::write(&p, name).unwrap();
+        }
+        let t = filetime::FileTime::from_unix_time(secs, nanos);
+        filetime::set_symlink_file_times(&p, t, t).unwrap();
+        let (s, n) = if policy == "clamp" && secs > epoch {
+            (epoch, 0)
+        } else {
+            (secs, nanos)
+        };
+        want.push((format!("/{name}"), s, if full { n } else { 0 }));
+    }
+    let spec = dir.path().join("spec.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "version = 1\nsource_date_epoch = {epoch}\ntime_policy = \"{policy}\"\n\
+             [filesystem]\ntype = \"{fstype}\"\nsource = \"src\"\n"
+        ),
+    )
+    .unwrap();
+    let img = dir.path().join("t.img");
+    build_ok(&spec, &img, &[]);
+    crate::ext::fsck_clean(&img);
+
+    let ctx = format!("{fstype} {policy}");
+    // ext4-view. Version 1.0 decodes the 32-bit seconds field with
+    // `i32::try_from(u32)` and reports an inode as corrupt when bit 31 is
+    // set (times before 1970, and 2038..2106): it only judges the others.
+    let fs = ext4_view::Ext4::load(Box::new(std::fs::read(&img).unwrap())).unwrap();
+    for (p, s, n) in want.iter().filter(|(_, s, _)| (*s as u32) < 1 << 31) {
+        let m = fs.symlink_metadata(p.as_str()).unwrap().modified();
+        let got = (m.seconds(), if full { m.nanoseconds() } else { 0 });
+        assert_eq!(got, (*s, *n), "{ctx} {p}: ext4-view mtime");
+    }
+    // debugfs: the 32-bit field plus, on ext4, the extra word.
+    if tool("debugfs").is_some() {
+        for (p, s, n) in &want {
+            let out = run_ok(debugfs(&img).arg("-R").arg(format!("stat {p}")));
+            let line = out
+                .lines()
+                .find(|l| l.trim_start().starts_with("mtime: 0x"))
+                .unwrap_or_else(|| panic!("{ctx} {p}: no mtime in\n{out}"));
+            let hex = line.trim_start().trim_start_matches("mtime: 0x");
+            let lo = u32::from_str_radix(&hex[..8], 16).unwrap();
+            let mut secs = i64::from(lo as i32);
+            let mut nanos = 0;
+            if full {
+                let extra = u32::from_str_radix(&hex[9..17], 16).unwrap();
+                secs += i64::from(extra & 3) << 32;
+                nanos = extra >> 2;
+            }
+            assert_eq!((secs, nanos), (*s, *n), "{ctx} {p}: debugfs {line}");
+        }
+    }
+    // The kernel.
+    if let Some(mnt) = LoopMount::new(&img, fstype) {
+        for (p, s, n) in &want {
+            let md = std::fs::symlink_metadata(mnt.path().join(&p[1..])).unwrap();
+            let got = (md.mtime(), if full { md.mtime_nsec() as u32 } else { 0 });
+            assert_eq!(got, (*s, *n), "{ctx} {p}: kernel mtime");
+        }
+    }
+}
+
+#[test]
+fn preserve_and_clamp_keep_host_times() {
+    for fstype in ["ext2", "ext3", "ext4"] {
+        times_case(fstype, "preserve", 1_600_000_000);
+        times_case(fstype, "clamp", 2_000_000_000);
+    }
+}
