@@ -479,3 +479,35 @@ fn pinned_hashes() {
         insta::assert_snapshot!(format!("pinned_{t}"), h);
     }
 }
+
+#[test]
+fn create_matches_the_equivalent_spec() {
+    for t in FLAVOURS {
+        let s = Setup::new(t, "", |p| create(p, false));
+        let spec = s.out("plain.toml");
+        std::fs::write(
+            &spec,
+            format!("version = 1\nsource_date_epoch = 1700000000\n[filesystem]\ntype = \"{t}\"\nsource = \"src\"\n"),
+        )
+        .unwrap();
+        let built = build_ok(&spec, &s.out("built.img"), &[]);
+        let mut created = Vec::new();
+        for name in ["c1.img", "c2.img"] {
+            let out = s.out(name);
+            run_ok(
+                fstool()
+                    .args(["create", "-q", "-t", t, "--source-date-epoch", "1700000000"])
+                    .arg(s.src())
+                    .arg("-o")
+                    .arg(&out)
+                    .env_remove("SOURCE_DATE_EPOCH"),
+            );
+            created.push(sha256_file(&out));
+        }
+        assert_eq!(created[0], created[1], "{t}: create is not deterministic");
+        assert_eq!(
+            created[0], built,
+            "{t}: create differs from the equivalent spec"
+        );
+    }
+}
