@@ -157,10 +157,18 @@ impl LoopMount {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
-        let out = run(Command::new("mount")
+        let out = match Command::new("mount")
             .args(["-t", fstype, "-o", "ro,loop"])
             .arg(img)
-            .arg(dir.path()));
+            .arg(dir.path())
+            .output()
+        {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("SKIPPED: cannot run mount: {e}");
+                return None;
+            }
+        };
         if !out.status.success() {
             eprintln!(
                 "SKIPPED: mount -t {fstype} -o ro,loop {} failed: {}",
