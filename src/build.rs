@@ -5,9 +5,9 @@ use crate::fs::ext::{self, ExtKind, ExtOptions, Headroom, InodePolicy};
 use crate::fs::fat;
 use crate::io::{AtomicOutput, BlockDevice, IoError, Slice, SparseFile};
 use crate::part::{self, from_spec::SizeChoice, PartSize};
-use crate::spec::{ImageFormat, PartitionTable};
 use crate::plan::{ids, size};
 use crate::spec::{self, CountSpec, FsSpec, FsType, HeadroomSpec, SizeSpec, Spec};
+use crate::spec::{ImageFormat, PartitionTable};
 use crate::tree::resolve::{self, ResolveCtx};
 use crate::tree::Tree;
 use serde::Serialize;
@@ -247,13 +247,26 @@ pub fn ext_options(
 }
 
 /// Maps a FAT `[filesystem]` table onto writer options.
-pub fn fat_options(fs: &FsSpec, key: &str, seed: &str, index: u64, fill: Option<u64>, hidden_sectors: u32, data_bytes: u64) -> Result<fat::FatOptions, BuildError> {
+pub fn fat_options(
+    fs: &FsSpec,
+    key: &str,
+    seed: &str,
+    index: u64,
+    fill: Option<u64>,
+    hidden_sectors: u32,
+    data_bytes: u64,
+) -> Result<fat::FatOptions, BuildError> {
     let fat_type = match fs.fs_type {
         FsType::Fat12 => Some(fat::FatType::Fat12),
         FsType::Fat16 => Some(fat::FatType::Fat16),
         FsType::Fat32 => Some(fat::FatType::Fat32),
         FsType::Fat => None,
-        other => return Err(invalid(format!("{key}.type"), format!("{} is not a FAT type", other.name()))),
+        other => {
+            return Err(invalid(
+                format!("{key}.type"),
+                format!("{} is not a FAT type", other.name()),
+            ))
+        }
     };
     let ext_only: [(&str, bool); 6] = [
         ("block_size", fs.block_size.is_some()),
@@ -264,7 +277,10 @@ pub fn fat_options(fs: &FsSpec, key: &str, seed: &str, index: u64, fill: Option<
         ("features", fs.features.is_some()),
     ];
     if let Some((k, _)) = ext_only.iter().find(|(_, set)| *set) {
-        return Err(invalid(format!("{key}.{k}"), "is an ext option; FAT has no such setting"));
+        return Err(invalid(
+            format!("{key}.{k}"),
+            "is an ext option; FAT has no such setting",
+        ));
     }
     let size = size_of(&format!("{key}.size"), &fs.size)?.or(fill);
     let headroom_bytes = match headroom_of(&format!("{key}.headroom"), &fs.headroom)? {
@@ -274,7 +290,12 @@ pub fn fat_options(fs: &FsSpec, key: &str, seed: &str, index: u64, fill: Option<
         Headroom::Percent(p) => (data_bytes as f64 * p / 100.0).ceil() as u64,
     };
     let volume_id = match &fs.uuid {
-        Some(u) => fat::parse_volume_id(u).ok_or_else(|| invalid(format!("{key}.uuid"), format!("{u:?} is not a FAT volume ID like \"1234-ABCD\"")))?,
+        Some(u) => fat::parse_volume_id(u).ok_or_else(|| {
+            invalid(
+                format!("{key}.uuid"),
+                format!("{u:?} is not a FAT volume ID like \"1234-ABCD\""),
+            )
+        })?,
         None => ids::u32_id(seed, "fat-volume-id", index),
     };
     Ok(fat::FatOptions {
@@ -308,13 +329,19 @@ impl PlannedFs {
     }
 
     /// Writes the filesystem onto `dev` (its own window of the output).
-    pub fn write(&self, dev: &mut dyn BlockDevice, offset: u64, progress: &mut dyn FnMut(u64, u64)) -> Result<FsReport, BuildError> {
+    pub fn write(
+        &self,
+        dev: &mut dyn BlockDevice,
+        offset: u64,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<FsReport, BuildError> {
         match self {
             PlannedFs::Ext { tree, plan } => {
-                let r = ext::write(plan, tree, dev, progress).map_err(|source| BuildError::Ext {
-                    context: "writing the ext filesystem".into(),
-                    source,
-                })?;
+                let r =
+                    ext::write(plan, tree, dev, progress).map_err(|source| BuildError::Ext {
+                        context: "writing the ext filesystem".into(),
+                        source,
+                    })?;
                 Ok(FsReport {
                     partition: None,
                     fs_type: match plan.opts.kind {
@@ -344,11 +371,20 @@ impl PlannedFs {
                 })?;
                 let data_bytes = tree.data_bytes();
                 progress(data_bytes, data_bytes);
-                let count = |f: fn(&crate::tree::NodeKind) -> bool| tree.nodes.iter().filter(|n| f(&n.kind)).count() as u64;
+                let count = |f: fn(&crate::tree::NodeKind) -> bool| {
+                    tree.nodes.iter().filter(|n| f(&n.kind)).count() as u64
+                };
                 use crate::tree::NodeKind as K;
-                let to_json = |v: &[_]| -> Vec<serde_json::Value> { v.iter().map(|x: &serde_json::Value| x.clone()).collect() };
-                let skipped: Vec<serde_json::Value> = r.skipped.iter().map(|x| serde_json::to_value(x).unwrap_or_default()).collect();
-                let copied: Vec<serde_json::Value> = r.hardlinks_copied.iter().map(|x| serde_json::to_value(x).unwrap_or_default()).collect();
+                let skipped: Vec<serde_json::Value> = r
+                    .skipped
+                    .iter()
+                    .map(|x| serde_json::to_value(x).unwrap_or_default())
+                    .collect();
+                let copied: Vec<serde_json::Value> = r
+                    .hardlinks_copied
+                    .iter()
+                    .map(|x| serde_json::to_value(x).unwrap_or_default())
+                    .collect();
                 Ok(FsReport {
                     partition: None,
                     fs_type: match r.geometry.fat_type {
@@ -363,11 +399,11 @@ impl PlannedFs {
                     files: count(|k| matches!(k, K::File { .. })),
                     directories: count(|k| matches!(k, K::Dir { .. })),
                     symlinks: 0,
-                    hard_links: copied.len() as u64,
+                    hard_links: r.hardlinks_copied.len() as u64,
                     other: 0,
                     data_bytes,
-                    skipped: to_json(&skipped),
-                    hardlinks_copied: to_json(&copied),
+                    skipped,
+                    hardlinks_copied: copied,
                     geometry: serde_json::to_value(&r).unwrap_or_default(),
                 })
             }
@@ -379,7 +415,16 @@ impl PlannedFs {
 /// spec leaves it unset (a partition's size); `hidden_sectors` is the
 /// partition's start (FAT records it in its boot sector).
 #[allow(clippy::too_many_arguments)]
-pub fn plan_fs(fs: &FsSpec, key: &str, seed: &str, epoch: i64, index: u64, ctx: &ResolveCtx, fill: Option<u64>, hidden_sectors: u32) -> Result<PlannedFs, BuildError> {
+pub fn plan_fs(
+    fs: &FsSpec,
+    key: &str,
+    seed: &str,
+    epoch: i64,
+    index: u64,
+    ctx: &ResolveCtx,
+    fill: Option<u64>,
+    hidden_sectors: u32,
+) -> Result<PlannedFs, BuildError> {
     let mut tree = resolve::resolve(fs, ctx)?;
     if fs.fs_type.is_ext() {
         let opts = ext_options(fs, key, seed, epoch, index, fill)?;
@@ -394,7 +439,15 @@ pub fn plan_fs(fs: &FsSpec, key: &str, seed: &str, epoch: i64, index: u64, ctx: 
             plan: Box::new(plan),
         })
     } else {
-        let opts = fat_options(fs, key, seed, index, fill, hidden_sectors, tree.data_bytes())?;
+        let opts = fat_options(
+            fs,
+            key,
+            seed,
+            index,
+            fill,
+            hidden_sectors,
+            tree.data_bytes(),
+        )?;
         let plan = fat::plan(&tree, &opts).map_err(|source| BuildError::Fat {
             context: key.to_string(),
             source,
@@ -409,7 +462,13 @@ pub fn plan_fs(fs: &FsSpec, key: &str, seed: &str, epoch: i64, index: u64, ctx: 
 /// Builds the image a spec describes.
 pub fn build(spec: &Spec, opts: &BuildOptions) -> Result<Report, BuildError> {
     if spec.version != 1 {
-        return Err(invalid("version", format!("{} is not supported; this fstool reads version 1", spec.version)));
+        return Err(invalid(
+            "version",
+            format!(
+                "{} is not supported; this fstool reads version 1",
+                spec.version
+            ),
+        ));
     }
     let seed = spec.seed.clone().unwrap_or_default();
     let epoch = epoch_of(spec)?;
@@ -419,11 +478,20 @@ pub fn build(spec: &Spec, opts: &BuildOptions) -> Result<Report, BuildError> {
         policy: spec.time_policy,
     };
     match (&spec.filesystem, &spec.image) {
-        (Some(_), Some(_)) => Err(invalid("filesystem", "a spec has either [filesystem] or [image] with [[partitions]], not both")),
-        (Some(_), None) if !spec.partitions.is_empty() => Err(invalid("partitions", "[[partitions]] needs an [image] table")),
+        (Some(_), Some(_)) => Err(invalid(
+            "filesystem",
+            "a spec has either [filesystem] or [image] with [[partitions]], not both",
+        )),
+        (Some(_), None) if !spec.partitions.is_empty() => Err(invalid(
+            "partitions",
+            "[[partitions]] needs an [image] table",
+        )),
         (Some(fs), None) => build_fs(fs, &seed, epoch, &ctx, opts),
         (None, Some(image)) => build_disk(spec, image, &seed, epoch, &ctx, opts),
-        (None, None) => Err(invalid("filesystem", "the spec needs a [filesystem] table, or [image] with [[partitions]]")),
+        (None, None) => Err(invalid(
+            "filesystem",
+            "the spec needs a [filesystem] table, or [image] with [[partitions]]",
+        )),
     }
 }
 
@@ -438,7 +506,12 @@ fn output_format(image: Option<&crate::spec::ImageSpec>, output: &Path) -> Image
 }
 
 /// Creates the output device; the caller writes, then calls [`finish_output`].
-fn open_output(out: &AtomicOutput, size: u64, format: ImageFormat, image: Option<&crate::spec::ImageSpec>) -> Result<Box<dyn BlockDevice>, BuildError> {
+fn open_output(
+    out: &AtomicOutput,
+    size: u64,
+    format: ImageFormat,
+    image: Option<&crate::spec::ImageSpec>,
+) -> Result<Box<dyn BlockDevice>, BuildError> {
     match format {
         ImageFormat::Raw => Ok(Box::new(SparseFile::new(out.file()?, out.path(), size)?)),
         ImageFormat::Qcow2 => {
@@ -446,7 +519,12 @@ fn open_output(out: &AtomicOutput, size: u64, format: ImageFormat, image: Option
                 Some(image) => Qcow2Options::from_image(image)?,
                 None => Qcow2Options::default(),
             };
-            Ok(Box::new(Qcow2Writer::new(out.file()?, out.path(), size, q)?))
+            Ok(Box::new(Qcow2Writer::new(
+                out.file()?,
+                out.path(),
+                size,
+                q,
+            )?))
         }
     }
 }
@@ -466,7 +544,13 @@ fn format_name(f: ImageFormat) -> &'static str {
     }
 }
 
-fn build_fs(fs: &FsSpec, seed: &str, epoch: i64, ctx: &ResolveCtx, opts: &BuildOptions) -> Result<Report, BuildError> {
+fn build_fs(
+    fs: &FsSpec,
+    seed: &str,
+    epoch: i64,
+    ctx: &ResolveCtx,
+    opts: &BuildOptions,
+) -> Result<Report, BuildError> {
     let planned = plan_fs(fs, "filesystem", seed, epoch, 0, ctx, None, 0)?;
     let size = planned.size();
     let format = output_format(None, &opts.output);
@@ -495,10 +579,20 @@ enum Content<'a> {
     Empty,
 }
 
-fn build_disk(spec: &Spec, image: &crate::spec::ImageSpec, seed: &str, epoch: i64, ctx: &ResolveCtx, opts: &BuildOptions) -> Result<Report, BuildError> {
+fn build_disk(
+    spec: &Spec,
+    image: &crate::spec::ImageSpec,
+    seed: &str,
+    epoch: i64,
+    ctx: &ResolveCtx,
+    opts: &BuildOptions,
+) -> Result<Report, BuildError> {
     let req = part::from_spec::disk_request(image, seed, &ctx.base_dir)?;
     if spec.partitions.is_empty() && image.partition_table != PartitionTable::None {
-        return Err(invalid("partitions", "a disk image needs at least one [[partitions]] entry"));
+        return Err(invalid(
+            "partitions",
+            "a disk image needs at least one [[partitions]] entry",
+        ));
     }
     let sector = req.sector_size as u64;
     // 1. Size every partition whose size comes from its content.
@@ -508,7 +602,9 @@ fn build_disk(spec: &Spec, image: &crate::spec::ImageSpec, seed: &str, epoch: i6
     for (i, p) in spec.partitions.iter().enumerate() {
         let key = format!("partitions[{i}]");
         let content = match (&p.filesystem, &p.image) {
-            (Some(_), Some(_)) => return Err(invalid(&key, "has both `filesystem` and `image`; give one")),
+            (Some(_), Some(_)) => {
+                return Err(invalid(&key, "has both `filesystem` and `image`; give one"))
+            }
             (Some(fs), None) => Content::Fs(fs),
             (None, Some(path)) => Content::Blob(ctx.base_dir.join(path)),
             (None, None) => Content::Empty,
@@ -518,15 +614,32 @@ fn build_disk(spec: &Spec, image: &crate::spec::ImageSpec, seed: &str, epoch: i6
             (SizeChoice::Bytes(n), _) => (PartSize::Bytes(n), None),
             (SizeChoice::Remaining, _) => (PartSize::Remaining, None),
             (SizeChoice::Auto, Content::Fs(fs)) => {
-                let planned = plan_fs(fs, &format!("{key}.filesystem"), seed, epoch, i as u64 + 1, ctx, None, 0)?;
-                (PartSize::Bytes(planned.size().div_ceil(sector) * sector), Some(planned))
+                let planned = plan_fs(
+                    fs,
+                    &format!("{key}.filesystem"),
+                    seed,
+                    epoch,
+                    i as u64 + 1,
+                    ctx,
+                    None,
+                    0,
+                )?;
+                (
+                    PartSize::Bytes(planned.size().div_ceil(sector) * sector),
+                    Some(planned),
+                )
             }
             (SizeChoice::Auto, Content::Blob(path)) => {
-                let len = std::fs::metadata(path).map_err(crate::io::host_err(path))?.len();
+                let len = std::fs::metadata(path)
+                    .map_err(crate::io::host_err(path))?
+                    .len();
                 (PartSize::Bytes(len.max(1).div_ceil(sector) * sector), None)
             }
             (SizeChoice::Auto, Content::Empty) => {
-                return Err(invalid(format!("{key}.size"), "an empty partition needs an explicit size (or \"remaining\")"))
+                return Err(invalid(
+                    format!("{key}.size"),
+                    "an empty partition needs an explicit size (or \"remaining\")",
+                ))
             }
         };
         requests.push(part::from_spec::partition_request(i, p, size)?);
@@ -544,7 +657,16 @@ fn build_disk(spec: &Spec, image: &crate::spec::ImageSpec, seed: &str, epoch: i6
                 let hidden = u32::try_from(pp.start_lba).unwrap_or(u32::MAX);
                 match pre {
                     Some(p @ PlannedFs::Ext { .. }) => Some(p),
-                    _ => Some(plan_fs(fs, &format!("partitions[{i}].filesystem"), seed, epoch, i as u64 + 1, ctx, Some(pp.size_bytes()), hidden)?),
+                    _ => Some(plan_fs(
+                        fs,
+                        &format!("partitions[{i}].filesystem"),
+                        seed,
+                        epoch,
+                        i as u64 + 1,
+                        ctx,
+                        Some(pp.size_bytes()),
+                        hidden,
+                    )?),
                 }
             }
             _ => None,
@@ -553,7 +675,12 @@ fn build_disk(spec: &Spec, image: &crate::spec::ImageSpec, seed: &str, epoch: i6
             if p.size() > pp.size_bytes() {
                 return Err(invalid(
                     format!("partitions[{i}].size"),
-                    format!("the filesystem needs {} bytes ({}) but the partition has {}", p.size(), size::human(p.size()), pp.size_bytes()),
+                    format!(
+                        "the filesystem needs {} bytes ({}) but the partition has {}",
+                        p.size(),
+                        size::human(p.size()),
+                        pp.size_bytes()
+                    ),
                 ));
             }
         }

@@ -80,9 +80,23 @@ enum Cmd {
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
-        eprintln!("fstool: error: {e:#}");
+        eprintln!("fstool: error: {}", describe(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes, each said once: many of our errors already
+/// include their cause's text, so a cause already present is skipped.
+fn describe(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -133,7 +147,8 @@ fn run(cli: Cli) -> Result<()> {
             finish(&spec, std::env::current_dir()?, &common)
         }
         Cmd::Info { image, json } => {
-            let v = fstool::inspect::info(&image).with_context(|| format!("cannot read {}", image.display()))?;
+            let v = fstool::inspect::info(&image)
+                .with_context(|| format!("cannot read {}", image.display()))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {

@@ -22,12 +22,17 @@ impl BlockDevice for RawFile {
         self.size
     }
     fn write_at(&mut self, _offset: u64, _buf: &[u8]) -> crate::io::Result<()> {
-        Err(host_err(&self.path)(std::io::Error::other("image opened read-only")))
+        Err(host_err(&self.path)(std::io::Error::other(
+            "image opened read-only",
+        )))
     }
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> crate::io::Result<()> {
         use std::os::unix::fs::FileExt;
         match offset.checked_add(buf.len() as u64) {
-            Some(end) if end <= self.size => self.file.read_exact_at(buf, offset).map_err(host_err(&self.path)),
+            Some(end) if end <= self.size => self
+                .file
+                .read_exact_at(buf, offset)
+                .map_err(host_err(&self.path)),
             _ => Err(IoError::OutOfBounds {
                 offset,
                 len: buf.len() as u64,
@@ -88,11 +93,15 @@ pub fn info(path: &Path) -> Result<Value, crate::BuildError> {
     // sectors carry the same 0x55AA signature as an MBR.
     let whole = probe_fs(dev.as_mut());
     if !whole.is_null() {
-        return Ok(json!({ "format": format, "size": size, "partition_table": null, "filesystem": whole }));
+        return Ok(
+            json!({ "format": format, "size": size, "partition_table": null, "filesystem": whole }),
+        );
     }
     let table = part::probe(dev.as_mut())?;
     let Some(table) = table else {
-        return Ok(json!({ "format": format, "size": size, "partition_table": null, "filesystem": null }));
+        return Ok(
+            json!({ "format": format, "size": size, "partition_table": null, "filesystem": null }),
+        );
     };
     let mut t = table.to_json();
     if let Some(parts) = t.get_mut("partitions").and_then(|p| p.as_array_mut()) {
@@ -132,7 +141,10 @@ pub fn render_text(v: &Value) -> String {
         out.push_str(&format!("filesystem: {}\n", fs_line(&v["filesystem"])));
         return out;
     }
-    out.push_str(&format!("partition table: {}", t["table"].as_str().unwrap_or("?")));
+    out.push_str(&format!(
+        "partition table: {}",
+        t["table"].as_str().unwrap_or("?")
+    ));
     if let Some(g) = t["disk_guid"].as_str() {
         out.push_str(&format!(" disk GUID {g}"));
     }
@@ -140,13 +152,19 @@ pub fn render_text(v: &Value) -> String {
         out.push_str(&format!(" signature {s}"));
     }
     out.push('\n');
-    out.push_str(&format!("{:>3}  {:<12} {:<22} {:>12} {:>10}  {:<36}  filesystem\n", "#", "name", "type", "start", "size", "GUID"));
+    out.push_str(&format!(
+        "{:>3}  {:<12} {:<22} {:>12} {:>10}  {:<36}  filesystem\n",
+        "#", "name", "type", "start", "size", "GUID"
+    ));
     for p in t["partitions"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
         out.push_str(&format!(
             "{:>3}  {:<12} {:<22} {:>12} {:>10}  {:<36}  {}\n",
             p["index"].as_u64().unwrap_or(0),
             p["name"].as_str().unwrap_or("-"),
-            p["type_name"].as_str().or(p["type"].as_str()).unwrap_or("?"),
+            p["type_name"]
+                .as_str()
+                .or(p["type"].as_str())
+                .unwrap_or("?"),
             p["start_lba"].as_u64().unwrap_or(0),
             crate::plan::size::human(p["size"].as_u64().unwrap_or(0)),
             p["uuid"].as_str().unwrap_or("-"),

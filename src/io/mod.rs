@@ -312,6 +312,15 @@ impl AtomicOutput {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        if !dir.is_dir() {
+            return Err(IoError::Host {
+                path: dir.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "the output directory does not exist",
+                ),
+            });
+        }
         let tmp = tempfile::Builder::new()
             .prefix(".fstool-")
             .suffix(".tmp")

@@ -1076,11 +1076,18 @@ fn sparse_source_files_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let (_, bytes) = sparse_source(dir.path());
         let img = sparse_image(fstype, dir.path());
-        let fs = ext4_view::Ext4::load(Box::new(std::fs::read(&img).unwrap())).unwrap();
-        assert!(
-            fs.read("/holes.bin").unwrap() == bytes,
-            "{fstype}: ext4-view bytes"
-        );
+        // ext4-view 1.0 cannot read a block map whose indirect block is
+        // itself a hole (it reads block 0); debugfs and the kernel check
+        // ext2/ext3 below, and ext4-view checks the extent-mapped ext4.
+        if fstype == "ext4" {
+            let fs = ext4_view::Ext4::load(Box::new(std::fs::read(&img).unwrap())).unwrap();
+            let got = fs.read("/holes.bin");
+            assert!(
+                got.as_ref().ok() == Some(&bytes),
+                "{fstype}: ext4-view bytes: {:?}",
+                got.err()
+            );
+        }
         if tool("debugfs").is_some() {
             let out = dir.path().join("dumped");
             run_ok(
@@ -1101,8 +1108,6 @@ fn sparse_source_files_read_back() {
 }
 
 #[test]
-#[ignore = "not implemented: the ext writer ignores `sparse = true` and allocates \
-            every block of a sparse source file"]
 fn sparse_true_keeps_holes() {
     for fstype in ["ext2", "ext3", "ext4"] {
         let dir = tempfile::tempdir().unwrap();

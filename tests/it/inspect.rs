@@ -18,13 +18,23 @@ fn info_lists_partitions_and_filesystems() {
         ("bios-legacy-disk.toml", "img", "mbr", vec!["ext2", "ext4"]),
     ] {
         let out = dir.path().join(format!("{spec}.{ext}"));
-        run_ok(fstool().arg("build").arg(examples_dir().join(spec)).arg("-o").arg(&out).arg("-q"));
+        run_ok(
+            fstool()
+                .arg("build")
+                .arg(examples_dir().join(spec))
+                .arg("-o")
+                .arg(&out)
+                .arg("-q"),
+        );
         let json = run_ok(fstool().arg("info").arg("--json").arg(&out));
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["format"], if ext == "qcow2" { "qcow2" } else { "raw" });
         assert_eq!(v["partition_table"]["table"], table, "{spec}");
         let parts = v["partition_table"]["partitions"].as_array().unwrap();
-        let got: Vec<&str> = parts.iter().map(|p| p["filesystem"]["fs_type"].as_str().unwrap()).collect();
+        let got: Vec<&str> = parts
+            .iter()
+            .map(|p| p["filesystem"]["fs_type"].as_str().unwrap())
+            .collect();
         assert_eq!(got, types, "{spec}");
         let text = run_ok(fstool().arg("info").arg(&out));
         for t in &types {
@@ -32,8 +42,16 @@ fn info_lists_partitions_and_filesystems() {
         }
     }
     let out = dir.path().join("rootfs.img");
-    run_ok(fstool().arg("build").arg(examples_dir().join("rootfs.toml")).arg("-o").arg(&out).arg("-q"));
-    let v: serde_json::Value = serde_json::from_str(&run_ok(fstool().arg("info").arg("--json").arg(&out))).unwrap();
+    run_ok(
+        fstool()
+            .arg("build")
+            .arg(examples_dir().join("rootfs.toml"))
+            .arg("-o")
+            .arg(&out)
+            .arg("-q"),
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&run_ok(fstool().arg("info").arg("--json").arg(&out))).unwrap();
     assert_eq!(v["filesystem"]["fs_type"], "ext4");
     assert_eq!(v["filesystem"]["label"], "rootfs");
 }
@@ -45,9 +63,21 @@ fn info_lists_partitions_and_filesystems() {
 fn info_never_panics_on_hostile_images() {
     let dir = tempfile::tempdir().unwrap();
     let mut images = Vec::new();
-    for (spec, ext) in [("efi-disk.toml", "img"), ("efi-disk.qcow2.toml", "qcow2"), ("rootfs.toml", "img"), ("raspberry-pi.toml", "img")] {
+    for (spec, ext) in [
+        ("efi-disk.toml", "img"),
+        ("efi-disk.qcow2.toml", "qcow2"),
+        ("rootfs.toml", "img"),
+        ("raspberry-pi.toml", "img"),
+    ] {
         let out = dir.path().join(format!("{spec}.{ext}"));
-        run_ok(fstool().arg("build").arg(examples_dir().join(spec)).arg("-o").arg(&out).arg("-q"));
+        run_ok(
+            fstool()
+                .arg("build")
+                .arg(examples_dir().join(spec))
+                .arg("-o")
+                .arg(&out)
+                .arg("-q"),
+        );
         images.push(std::fs::read(&out).unwrap());
     }
     let target = dir.path().join("hostile.img");

@@ -302,7 +302,7 @@ fn scale_200k_files_in_one_directory_use_htree() {
     if let Some(m) = crate::common::LoopMount::new(&img, "ext4") {
         for n in &names {
             assert!(
-                m.dir.join("big").join(n).symlink_metadata().is_ok(),
+                m.path().join("big").join(n).symlink_metadata().is_ok(),
                 "kernel misses {n}"
             );
         }

@@ -441,6 +441,7 @@ contents = "x"
 
 [[filesystem.rules]]
 glob = "/**"
+type = "file"
 mode = 0o644
 uid = 0
 gid = 0

@@ -167,18 +167,29 @@ pub fn plan(tree: &Tree, opts: &ExtOptions) -> Result<ExtPlan, ExtError> {
         .sum();
     let bs = opts.block_size as u64;
 
+    // The inode count a given size gets under the options' policy.
+    let inodes_at = |blocks: u64| -> u64 {
+        match (opts.inodes, opts.size) {
+            (InodePolicy::Fixed(n), _) => n,
+            (InodePolicy::Ratio(r), _) => (blocks * bs / r.max(1)).max(max_ino as u64),
+            (InodePolicy::Auto, _) => auto_inodes(max_ino, opts),
+        }
+    };
+    if let InodePolicy::Fixed(n) = opts.inodes {
+        if n < max_ino as u64 {
+            return Err(ExtError::TooFewInodes {
+                needed: max_ino as u64,
+                available: n,
+            });
+        }
+    }
     match opts.size {
         Some(size) => {
             let blocks = size / bs;
-            let inodes = match opts.inodes {
-                InodePolicy::Fixed(n) => n.max(max_ino as u64),
-                InodePolicy::Ratio(r) => (blocks * bs / r.max(1)).max(max_ino as u64),
-                InodePolicy::Auto => auto_inodes(max_ino, opts),
-            };
-            match try_layout(opts, &features, blocks, inodes, &needs) {
+            match try_layout(opts, &features, blocks, inodes_at(blocks), &needs) {
                 Ok(p) => Ok(finish(p, needs, ino_of, opts)),
                 Err(LayoutFail::Geometry) | Err(LayoutFail::Needs(_)) => {
-                    let needed = auto_blocks(opts, &features, &needs, max_ino, data_total)? * bs;
+                    let needed = min_blocks(opts, &features, &needs, &inodes_at, data_total)? * bs;
                     Err(ExtError::TooSmall {
                         size,
                         needed,
@@ -192,16 +203,15 @@ pub fn plan(tree: &Tree, opts: &ExtOptions) -> Result<ExtPlan, ExtError> {
             }
         }
         None => {
-            let mut blocks = auto_blocks(opts, &features, &needs, max_ino, data_total)?;
+            let mut blocks = min_blocks(opts, &features, &needs, &inodes_at, data_total)?;
             blocks = match opts.headroom {
                 Headroom::None => blocks,
                 Headroom::Percent(p) => blocks + (blocks as f64 * p / 100.0).ceil() as u64,
                 Headroom::Bytes(b) => blocks + b.div_ceil(bs),
             };
-            let inodes = auto_inodes(max_ino, opts);
             // Headroom may shift group boundaries; grow until it lays out.
             loop {
-                match try_layout(opts, &features, blocks, inodes, &needs) {
+                match try_layout(opts, &features, blocks, inodes_at(blocks), &needs) {
                     Ok(p) => return Ok(finish(p, needs, ino_of, opts)),
                     Err(_) => blocks += 16,
                 }
@@ -260,21 +270,21 @@ fn auto_inodes(max_ino: u32, _opts: &ExtOptions) -> u64 {
 /// The smallest block count that lays the tree out (with reserved blocks
 /// free), found by fixed-point iteration on the layout: each round adds what
 /// the previous geometry lacked. Layout cost grows monotonically with size,
-/// so this climbs to the least fixed point from below.
-fn auto_blocks(
+/// so this climbs to the least fixed point from below. `inodes_at` gives the
+/// inode count at a size, so a ratio policy is sized the way it is built.
+fn min_blocks(
     opts: &ExtOptions,
     features: &Features,
     needs: &[Need],
-    max_ino: u32,
+    inodes_at: &dyn Fn(u64) -> u64,
     data_total: u64,
 ) -> Result<u64, ExtError> {
     let bs = opts.block_size as u64;
-    let inodes = auto_inodes(max_ino, opts);
     let journal = journal_blocks_for(opts, data_total);
-    let mut blocks =
-        (data_total + journal as u64 + inodes * opts.inode_size as u64 / bs + 64).max(64);
+    let mut blocks = (data_total + journal as u64 + 64).max(64);
+    blocks += inodes_at(blocks) * opts.inode_size as u64 / bs;
     for _ in 0..10_000 {
-        match try_layout(opts, features, blocks, inodes, needs) {
+        match try_layout(opts, features, blocks, inodes_at(blocks), needs) {
             Ok(_) => return Ok(blocks),
             Err(LayoutFail::Needs(n)) if n > blocks => blocks = n,
             Err(_) => blocks += (blocks / 256).max(8),

@@ -46,7 +46,12 @@ pub fn probe(dev: &mut dyn BlockDevice) -> Option<ExtInfo> {
         Some(u32_at(&sb, lo)? as u64 | (h << 32))
     };
     let blocks = wide(0x4, 0x150)?;
-    let fs_type = if incompat & (super::features::INCOMPAT_EXTENTS | super::features::INCOMPAT_64BIT | super::features::INCOMPAT_FLEX_BG) != 0 {
+    let fs_type = if incompat
+        & (super::features::INCOMPAT_EXTENTS
+            | super::features::INCOMPAT_64BIT
+            | super::features::INCOMPAT_FLEX_BG)
+        != 0
+    {
         "ext4"
     } else if compat & super::features::COMPAT_HAS_JOURNAL != 0 {
         "ext3"
