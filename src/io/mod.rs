@@ -80,16 +80,19 @@ fn check_bounds(size: u64, offset: u64, len: usize) -> Result<()> {
     }
 }
 
-/// Reads exactly `buf.len()` bytes, reporting a short file as a size change.
-fn read_exact_or_changed(
-    src: &mut File,
+/// Reads exactly `buf.len()` bytes at `offset` (no seek), reporting a
+/// short file as a size change.
+fn read_exact_at_or_changed(
+    src: &File,
     path: &Path,
     buf: &mut [u8],
+    offset: u64,
     expected_total: u64,
 ) -> Result<()> {
+    use std::os::unix::fs::FileExt;
     let mut done = 0;
     while done < buf.len() {
-        match src.read(&mut buf[done..]) {
+        match src.read_at(&mut buf[done..], offset + done as u64) {
             Ok(0) => {
                 let found = src.metadata().map(|m| m.len()).unwrap_or(0);
                 return Err(IoError::SourceChanged {
@@ -115,13 +118,17 @@ pub fn copy_by_chunks<D: BlockDevice + ?Sized>(
     src_offset: u64,
     len: u64,
 ) -> Result<()> {
-    src.seek(SeekFrom::Start(src_offset))
-        .map_err(host_err(src_path))?;
     let mut buf = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK)).max(1)];
     let mut done = 0u64;
     while done < len {
         let n = usize::try_from((len - done).min(buf.len() as u64)).unwrap_or(buf.len());
-        read_exact_or_changed(src, src_path, &mut buf[..n], src_offset + len)?;
+        read_exact_at_or_changed(
+            src,
+            src_path,
+            &mut buf[..n],
+            src_offset + done,
+            src_offset + len,
+        )?;
         if !is_zero(&buf[..n]) {
             dev.write_at(offset + done, &buf[..n])?;
         }
