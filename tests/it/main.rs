@@ -8,3 +8,4 @@ mod ext;
 /// Whole-disk examples are checked by the disk tests' validators.
 fn examples_disk_check(_img: &std::path::Path, _spec: &str) {}
 mod scale;
+mod tar_input;
