@@ -211,6 +211,11 @@ def _fs_image_impl(ctx):
         entries.append({"path": p, "type": "hardlink", "target": _norm_path(target)})
 
     fs = {"type": fs_type}
+    if len(ctx.files.tars) > 1:
+        fail("tars: fstool takes one tar as the tree's source; merge layers first (e.g. pkg_tar(deps = [...]))")
+    if ctx.files.tars:
+        fs["source"] = ctx.files.tars[0].path
+        inputs.append(ctx.files.tars[0])
     if ctx.attr.fs_size:
         fs["size"] = ctx.attr.fs_size
     if ctx.attr.label:
@@ -301,6 +306,10 @@ _fs_image = rule(
         "files": attr.label_keyed_string_dict(
             allow_files = True,
             doc = "Label -> image path. A label with one file maps to that path; one with several files (or a path ending in /) maps each file to PATH/basename. No runfiles are included.",
+        ),
+        "tars": attr.label_list(
+            allow_files = [".tar", ".tar.gz", ".tgz"],
+            doc = "At most one tar archive (e.g. a pkg_tar output) whose members form the tree first, keeping their modes and owners; the other attributes add to it.",
         ),
         "dirs": attr.string_list(doc = "Directories to create (parents are implied)."),
         "symlinks": attr.string_dict(doc = "Image path -> link target."),

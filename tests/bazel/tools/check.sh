@@ -50,6 +50,10 @@ case $kind in
         stat_of /dev/null | grep -q 'Device major/minor number: 01:03' || { echo "FAIL: /dev/null"; stat_of /dev/null; exit 1; }
         debugfs -R 'ea_list /etc/hello.txt' "$img" 2>/dev/null | grep -q 'user.origin.*bazel' || { echo "FAIL: xattr"; exit 1; }
         [ "$(debugfs -R 'cat /usr/share/gen/b.txt' "$img" 2>/dev/null)" = "generated b" ] || { echo "FAIL: gen/b.txt"; exit 1; }
+        # From the tar layer, with the archive's owners and modes.
+        [ "$(debugfs -R 'cat /opt/layer/readme.txt' "$img" 2>/dev/null)" = "from a tar layer" ] || { echo "FAIL: tar member"; exit 1; }
+        stat_of /opt/layer/readme.txt | grep -q 'User:     7   Group:     8' || { echo "FAIL: tar member owner"; stat_of /opt/layer/readme.txt; exit 1; }
+        stat_of /opt/layer/readme.txt | grep -q 'Mode:  0640' || { echo "FAIL: tar member mode"; exit 1; }
         ;;
     fat)
         fsck.fat -n "$img"
