@@ -1,7 +1,11 @@
 //! The build pipeline: spec → tree → plan → writers → sink, and the report.
 
+use crate::container::qcow2::{Qcow2Options, Qcow2Writer};
 use crate::fs::ext::{self, ExtKind, ExtOptions, Headroom, InodePolicy};
-use crate::io::{AtomicOutput, BlockDevice, IoError, SparseFile};
+use crate::fs::fat;
+use crate::io::{AtomicOutput, BlockDevice, IoError, Slice, SparseFile};
+use crate::part::{self, from_spec::SizeChoice, PartSize};
+use crate::spec::{ImageFormat, PartitionTable};
 use crate::plan::{ids, size};
 use crate::spec::{self, CountSpec, FsSpec, FsType, HeadroomSpec, SizeSpec, Spec};
 use crate::tree::resolve::{self, ResolveCtx};
@@ -25,6 +29,16 @@ pub enum BuildError {
         #[source]
         source: ext::ExtError,
     },
+    #[error("{context}: {source}")]
+    Fat {
+        context: String,
+        #[source]
+        source: fat::FatError,
+    },
+    #[error(transparent)]
+    Part(#[from] part::PartError),
+    #[error(transparent)]
+    Container(#[from] crate::container::qcow2::ContainerError),
     #[error(transparent)]
     Io(#[from] IoError),
 }
@@ -54,11 +68,19 @@ pub struct Report {
     pub size: u64,
     pub seed: String,
     pub source_date_epoch: i64,
+    /// `raw` or `qcow2`.
+    pub format: &'static str,
+    /// The partition table, for whole disks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition_table: Option<serde_json::Value>,
     pub filesystems: Vec<FsReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FsReport {
+    /// Partition number (1-based) for filesystems inside a disk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<usize>,
     #[serde(rename = "type")]
     pub fs_type: &'static str,
     pub label: String,
@@ -71,6 +93,12 @@ pub struct FsReport {
     pub hard_links: u64,
     pub other: u64,
     pub data_bytes: u64,
+    /// Entries the filesystem cannot store that were left out (FAT with
+    /// `unsupported = "skip"`), and hard links stored as copies.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<serde_json::Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hardlinks_copied: Vec<serde_json::Value>,
     pub geometry: serde_json::Value,
 }
 
@@ -218,33 +246,86 @@ pub fn ext_options(
     Ok(o)
 }
 
+/// Maps a FAT `[filesystem]` table onto writer options.
+pub fn fat_options(fs: &FsSpec, key: &str, seed: &str, index: u64, fill: Option<u64>, hidden_sectors: u32) -> Result<fat::FatOptions, BuildError> {
+    let fat_type = match fs.fs_type {
+        FsType::Fat12 => Some(fat::FatType::Fat12),
+        FsType::Fat16 => Some(fat::FatType::Fat16),
+        FsType::Fat32 => Some(fat::FatType::Fat32),
+        FsType::Fat => None,
+        other => return Err(invalid(format!("{key}.type"), format!("{} is not a FAT type", other.name()))),
+    };
+    let ext_only: [(&str, bool); 6] = [
+        ("block_size", fs.block_size.is_some()),
+        ("inode_size", fs.inode_size.is_some()),
+        ("inodes", fs.inodes.is_some()),
+        ("inode_ratio", fs.inode_ratio.is_some()),
+        ("journal_size", fs.journal_size.is_some()),
+        ("features", fs.features.is_some()),
+    ];
+    if let Some((k, _)) = ext_only.iter().find(|(_, set)| *set) {
+        return Err(invalid(format!("{key}.{k}"), "is an ext option; FAT has no such setting"));
+    }
+    let size = size_of(&format!("{key}.size"), &fs.size)?.or(fill);
+    let headroom_bytes = match headroom_of(&format!("{key}.headroom"), &fs.headroom)? {
+        Headroom::None => 0,
+        Headroom::Bytes(b) => b,
+        // A percentage of the data, rounded up to a sector.
+        Headroom::Percent(p) => (p / 100.0 * 1.0e0) as u64,
+    };
+    let volume_id = match &fs.uuid {
+        Some(u) => parse_volume_id(&format!("{key}.uuid"), u)?,
+        None => ids::u32_id(seed, "fat-volume-id", index),
+    };
+    Ok(fat::FatOptions {
+        fat_type,
+        size,
+        headroom_bytes,
+        cluster_size: fs.cluster_size,
+        sectors_per_cluster: fs.sectors_per_cluster,
+        reserved_sectors: fs.reserved_sectors,
+        fats: fs.fats.unwrap_or(2),
+        root_entries: fs.root_entries,
+        label: fs.label.clone(),
+        volume_id,
+        hidden_sectors,
+        unsupported: fs.unsupported.unwrap_or_default(),
+    })
+}
+
+/// A FAT volume ID as written by `blkid`: `"1234-ABCD"` (or 8 hex digits).
+fn parse_volume_id(key: &str, s: &str) -> Result<u32, BuildError> {
+    let hex: String = s.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 8 {
+        return Err(invalid(key, format!("{s:?} is not a FAT volume ID like \"1234-ABCD\"")));
+    }
+    u32::from_str_radix(&hex, 16).map_err(|_| invalid(key, format!("{s:?} is not a FAT volume ID like \"1234-ABCD\"")))
+}
+
 /// A filesystem planned and ready to write.
 pub enum PlannedFs {
     Ext { tree: Tree, plan: Box<ext::ExtPlan> },
+    Fat { tree: Tree, plan: Box<fat::FatPlan> },
 }
 
 impl PlannedFs {
     pub fn size(&self) -> u64 {
         match self {
             PlannedFs::Ext { plan, .. } => plan.geo.bytes(),
+            PlannedFs::Fat { plan, .. } => plan.size_bytes(),
         }
     }
 
     /// Writes the filesystem onto `dev` (its own window of the output).
-    pub fn write(
-        &self,
-        dev: &mut dyn BlockDevice,
-        offset: u64,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<FsReport, BuildError> {
+    pub fn write(&self, dev: &mut dyn BlockDevice, offset: u64, progress: &mut dyn FnMut(u64, u64)) -> Result<FsReport, BuildError> {
         match self {
             PlannedFs::Ext { tree, plan } => {
-                let r =
-                    ext::write(plan, tree, dev, progress).map_err(|source| BuildError::Ext {
-                        context: "writing the ext filesystem".into(),
-                        source,
-                    })?;
+                let r = ext::write(plan, tree, dev, progress).map_err(|source| BuildError::Ext {
+                    context: "writing the ext filesystem".into(),
+                    source,
+                })?;
                 Ok(FsReport {
+                    partition: None,
                     fs_type: match plan.opts.kind {
                         ExtKind::Ext2 => "ext2",
                         ExtKind::Ext3 => "ext3",
@@ -260,7 +341,43 @@ impl PlannedFs {
                     hard_links: r.hard_links,
                     other: r.other,
                     data_bytes: r.data_bytes,
+                    skipped: Vec::new(),
+                    hardlinks_copied: Vec::new(),
                     geometry: serde_json::to_value(&r.geometry).unwrap_or_default(),
+                })
+            }
+            PlannedFs::Fat { tree, plan } => {
+                let r = fat::write(plan, tree, dev).map_err(|source| BuildError::Fat {
+                    context: "writing the FAT filesystem".into(),
+                    source,
+                })?;
+                let data_bytes = tree.data_bytes();
+                progress(data_bytes, data_bytes);
+                let count = |f: fn(&crate::tree::NodeKind) -> bool| tree.nodes.iter().filter(|n| f(&n.kind)).count() as u64;
+                use crate::tree::NodeKind as K;
+                let to_json = |v: &[_]| -> Vec<serde_json::Value> { v.iter().map(|x: &serde_json::Value| x.clone()).collect() };
+                let skipped: Vec<serde_json::Value> = r.skipped.iter().map(|x| serde_json::to_value(x).unwrap_or_default()).collect();
+                let copied: Vec<serde_json::Value> = r.hardlinks_copied.iter().map(|x| serde_json::to_value(x).unwrap_or_default()).collect();
+                Ok(FsReport {
+                    partition: None,
+                    fs_type: match r.geometry.fat_type {
+                        fat::FatType::Fat12 => "fat12",
+                        fat::FatType::Fat16 => "fat16",
+                        fat::FatType::Fat32 => "fat32",
+                    },
+                    label: r.label.clone().unwrap_or_default(),
+                    uuid: r.volume_id.clone(),
+                    offset,
+                    size: plan.size_bytes(),
+                    files: count(|k| matches!(k, K::File { .. })),
+                    directories: count(|k| matches!(k, K::Dir { .. })),
+                    symlinks: 0,
+                    hard_links: copied.len() as u64,
+                    other: 0,
+                    data_bytes,
+                    skipped: to_json(&skipped),
+                    hardlinks_copied: to_json(&copied),
+                    geometry: serde_json::to_value(&r).unwrap_or_default(),
                 })
             }
         }
@@ -268,16 +385,10 @@ impl PlannedFs {
 }
 
 /// Resolves and plans one filesystem. `fill` is the size to fill when the
-/// spec leaves it unset (a partition's size).
-pub fn plan_fs(
-    fs: &FsSpec,
-    key: &str,
-    seed: &str,
-    epoch: i64,
-    index: u64,
-    ctx: &ResolveCtx,
-    fill: Option<u64>,
-) -> Result<PlannedFs, BuildError> {
+/// spec leaves it unset (a partition's size); `hidden_sectors` is the
+/// partition's start (FAT records it in its boot sector).
+#[allow(clippy::too_many_arguments)]
+pub fn plan_fs(fs: &FsSpec, key: &str, seed: &str, epoch: i64, index: u64, ctx: &ResolveCtx, fill: Option<u64>, hidden_sectors: u32) -> Result<PlannedFs, BuildError> {
     let mut tree = resolve::resolve(fs, ctx)?;
     if fs.fs_type.is_ext() {
         let opts = ext_options(fs, key, seed, epoch, index, fill)?;
@@ -292,23 +403,22 @@ pub fn plan_fs(
             plan: Box::new(plan),
         })
     } else {
-        Err(invalid(
-            format!("{key}.type"),
-            format!("{} is not supported yet", fs.fs_type.name()),
-        ))
+        let opts = fat_options(fs, key, seed, index, fill, hidden_sectors)?;
+        let plan = fat::plan(&tree, &opts).map_err(|source| BuildError::Fat {
+            context: key.to_string(),
+            source,
+        })?;
+        Ok(PlannedFs::Fat {
+            tree,
+            plan: Box::new(plan),
+        })
     }
 }
 
 /// Builds the image a spec describes.
 pub fn build(spec: &Spec, opts: &BuildOptions) -> Result<Report, BuildError> {
     if spec.version != 1 {
-        return Err(invalid(
-            "version",
-            format!(
-                "{} is not supported; this fstool reads version 1",
-                spec.version
-            ),
-        ));
+        return Err(invalid("version", format!("{} is not supported; this fstool reads version 1", spec.version)));
     }
     let seed = spec.seed.clone().unwrap_or_default();
     let epoch = epoch_of(spec)?;
@@ -317,39 +427,182 @@ pub fn build(spec: &Spec, opts: &BuildOptions) -> Result<Report, BuildError> {
         epoch,
         policy: spec.time_policy,
     };
-    let fs = match (&spec.filesystem, &spec.image, spec.partitions.is_empty()) {
-        (Some(fs), None, true) => fs,
-        (Some(_), _, _) => {
-            return Err(invalid(
-                "filesystem",
-                "a spec has either [filesystem] or [image] with [[partitions]], not both",
-            ))
+    match (&spec.filesystem, &spec.image) {
+        (Some(_), Some(_)) => Err(invalid("filesystem", "a spec has either [filesystem] or [image] with [[partitions]], not both")),
+        (Some(_), None) if !spec.partitions.is_empty() => Err(invalid("partitions", "[[partitions]] needs an [image] table")),
+        (Some(fs), None) => build_fs(fs, &seed, epoch, &ctx, opts),
+        (None, Some(image)) => build_disk(spec, image, &seed, epoch, &ctx, opts),
+        (None, None) => Err(invalid("filesystem", "the spec needs a [filesystem] table, or [image] with [[partitions]]")),
+    }
+}
+
+/// The output container: from `[image] format`, else the output's
+/// extension (`.qcow2`), else raw.
+fn output_format(image: Option<&crate::spec::ImageSpec>, output: &Path) -> ImageFormat {
+    match image.and_then(|i| i.format) {
+        Some(f) => f,
+        None if output.extension().is_some_and(|e| e == "qcow2") => ImageFormat::Qcow2,
+        None => ImageFormat::Raw,
+    }
+}
+
+/// Creates the output device; the caller writes, then calls [`finish_output`].
+fn open_output(out: &AtomicOutput, size: u64, format: ImageFormat, image: Option<&crate::spec::ImageSpec>) -> Result<Box<dyn BlockDevice>, BuildError> {
+    match format {
+        ImageFormat::Raw => Ok(Box::new(SparseFile::new(out.file()?, out.path(), size)?)),
+        ImageFormat::Qcow2 => {
+            let mut q = Qcow2Options::default();
+            if let Some(image) = image {
+                if let Some(cs) = size_of("image.cluster_size", &image.cluster_size)? {
+                    q.cluster_size = cs;
+                }
+                q.compress = image.compress;
+            }
+            Ok(Box::new(Qcow2Writer::new(out.file()?, out.path(), size, q)?))
         }
-        (None, _, _) => {
-            return Err(invalid(
-                "image",
-                "whole-disk images ([image], [[partitions]]) are not supported yet",
-            ))
-        }
-    };
-    let planned = plan_fs(fs, "filesystem", &seed, epoch, 0, &ctx, None)?;
-    let size = planned.size();
-    let out = AtomicOutput::create(&opts.output)?;
-    let mut dev = SparseFile::new(out.file()?, out.path(), size)?;
-    let mut bar = crate::progress::Bar::new(opts.progress);
-    let fs_report = planned.write(&mut dev, 0, &mut |done, total| bar.update(done, total))?;
-    bar.finish();
+    }
+}
+
+fn finish_output(mut dev: Box<dyn BlockDevice>, out: AtomicOutput) -> Result<String, BuildError> {
     dev.finish()?;
     drop(dev);
     let sha256 = sha256_file(out.path())?;
     out.commit()?;
+    Ok(sha256)
+}
+
+fn format_name(f: ImageFormat) -> &'static str {
+    match f {
+        ImageFormat::Raw => "raw",
+        ImageFormat::Qcow2 => "qcow2",
+    }
+}
+
+fn build_fs(fs: &FsSpec, seed: &str, epoch: i64, ctx: &ResolveCtx, opts: &BuildOptions) -> Result<Report, BuildError> {
+    let planned = plan_fs(fs, "filesystem", seed, epoch, 0, ctx, None, 0)?;
+    let size = planned.size();
+    let format = output_format(None, &opts.output);
+    let out = AtomicOutput::create(&opts.output)?;
+    let mut dev = open_output(&out, size, format, None)?;
+    let mut bar = crate::progress::Bar::new(opts.progress);
+    let fs_report = planned.write(dev.as_mut(), 0, &mut |done, total| bar.update(done, total))?;
+    bar.finish();
+    let sha256 = finish_output(dev, out)?;
     Ok(Report {
         output: opts.output.display().to_string(),
         sha256,
         size,
-        seed,
+        seed: seed.to_string(),
         source_date_epoch: epoch,
+        format: format_name(format),
+        partition_table: None,
         filesystems: vec![fs_report],
+    })
+}
+
+/// What goes into a partition.
+enum Content<'a> {
+    Fs(&'a FsSpec),
+    Blob(PathBuf),
+    Empty,
+}
+
+fn build_disk(spec: &Spec, image: &crate::spec::ImageSpec, seed: &str, epoch: i64, ctx: &ResolveCtx, opts: &BuildOptions) -> Result<Report, BuildError> {
+    let req = part::from_spec::disk_request(image, seed, &ctx.base_dir)?;
+    if spec.partitions.is_empty() && image.partition_table != PartitionTable::None {
+        return Err(invalid("partitions", "a disk image needs at least one [[partitions]] entry"));
+    }
+    let sector = req.sector_size as u64;
+    // 1. Size every partition whose size comes from its content.
+    let mut contents = Vec::new();
+    let mut requests = Vec::new();
+    let mut sized: Vec<Option<PlannedFs>> = Vec::new();
+    for (i, p) in spec.partitions.iter().enumerate() {
+        let key = format!("partitions[{i}]");
+        let content = match (&p.filesystem, &p.image) {
+            (Some(_), Some(_)) => return Err(invalid(&key, "has both `filesystem` and `image`; give one")),
+            (Some(fs), None) => Content::Fs(fs),
+            (None, Some(path)) => Content::Blob(ctx.base_dir.join(path)),
+            (None, None) => Content::Empty,
+        };
+        let choice = part::from_spec::partition_size(i, p)?;
+        let (size, planned) = match (choice, &content) {
+            (SizeChoice::Bytes(n), _) => (PartSize::Bytes(n), None),
+            (SizeChoice::Remaining, _) => (PartSize::Remaining, None),
+            (SizeChoice::Auto, Content::Fs(fs)) => {
+                let planned = plan_fs(fs, &format!("{key}.filesystem"), seed, epoch, i as u64 + 1, ctx, None, 0)?;
+                (PartSize::Bytes(planned.size().div_ceil(sector) * sector), Some(planned))
+            }
+            (SizeChoice::Auto, Content::Blob(path)) => {
+                let len = std::fs::metadata(path).map_err(crate::io::host_err(path))?.len();
+                (PartSize::Bytes(len.max(1).div_ceil(sector) * sector), None)
+            }
+            (SizeChoice::Auto, Content::Empty) => {
+                return Err(invalid(format!("{key}.size"), "an empty partition needs an explicit size (or \"remaining\")"))
+            }
+        };
+        requests.push(part::from_spec::partition_request(i, p, size)?);
+        contents.push(content);
+        sized.push(planned);
+    }
+    // 2. Place the partitions.
+    let dplan = part::plan(&req, &requests)?;
+    // 3. Plan the remaining filesystems at their partition's size.
+    let mut planned_all = Vec::new();
+    for (i, (content, pre)) in contents.iter().zip(sized).enumerate() {
+        let pp = &dplan.partitions()[i];
+        let planned = match (content, pre) {
+            (Content::Fs(fs), pre) => {
+                let hidden = u32::try_from(pp.start_lba).unwrap_or(u32::MAX);
+                match pre {
+                    Some(p @ PlannedFs::Ext { .. }) => Some(p),
+                    _ => Some(plan_fs(fs, &format!("partitions[{i}].filesystem"), seed, epoch, i as u64 + 1, ctx, Some(pp.size_bytes()), hidden)?),
+                }
+            }
+            _ => None,
+        };
+        if let Some(p) = &planned {
+            if p.size() > pp.size_bytes() {
+                return Err(invalid(
+                    format!("partitions[{i}].size"),
+                    format!("the filesystem needs {} bytes ({}) but the partition has {}", p.size(), size::human(p.size()), pp.size_bytes()),
+                ));
+            }
+        }
+        planned_all.push(planned);
+    }
+    // 4. Write: tables, then each partition's content at its offset.
+    let format = output_format(Some(image), &opts.output);
+    let out = AtomicOutput::create(&opts.output)?;
+    let mut dev = open_output(&out, dplan.size, format, Some(image))?;
+    part::write_tables(&dplan, dev.as_mut())?;
+    let mut bar = crate::progress::Bar::new(opts.progress);
+    let mut filesystems = Vec::new();
+    for (i, (content, planned)) in contents.iter().zip(&planned_all).enumerate() {
+        let pp = &dplan.partitions()[i];
+        match (content, planned) {
+            (Content::Fs(_), Some(p)) => {
+                let mut slice = Slice::new(dev.as_mut(), pp.offset_bytes(), pp.size_bytes())?;
+                let mut r = p.write(&mut slice, pp.offset_bytes(), &mut |d, t| bar.update(d, t))?;
+                r.partition = Some(pp.number);
+                filesystems.push(r);
+            }
+            (Content::Blob(path), _) => part::write_blob(dev.as_mut(), pp, path)?,
+            _ => {}
+        }
+    }
+    bar.finish();
+    let table = part::probe(dev.as_mut())?.map(|t| t.to_json());
+    let sha256 = finish_output(dev, out)?;
+    Ok(Report {
+        output: opts.output.display().to_string(),
+        sha256,
+        size: dplan.size,
+        seed: seed.to_string(),
+        source_date_epoch: epoch,
+        format: format_name(format),
+        partition_table: table,
+        filesystems,
     })
 }
 

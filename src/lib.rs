@@ -4,8 +4,10 @@
 //! part) → sink ([`io`]). See `ARCHITECTURE.md` in the repository.
 
 pub mod build;
+pub mod container;
 pub mod fs;
 pub mod io;
+pub mod part;
 pub mod plan;
 pub mod progress;
 pub mod spec;

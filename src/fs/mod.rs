@@ -1,3 +1,4 @@
 //! Filesystem writers and readers, one module per format.
 
 pub mod ext;
+pub mod fat;

@@ -399,4 +399,3 @@ mod tests {
         assert_eq!(mem.data[29], 7);
     }
 }
-

@@ -95,14 +95,12 @@ fn step_key<'a>(t: &'a dyn TableLike, k: &str, best: &mut Option<usize>) -> Opti
     Some(Cursor::Item(item))
 }
 
-/// The line of `path` in TOML `text`: the line of the deepest key or array
-/// element along the path that exists (the key itself when it exists, else
-/// the table that should have held it). `None` when the text does not parse
-/// or nothing along the path has a position.
-pub(crate) fn toml_line(text: &str, path: &KeyPath) -> Option<usize> {
-    let doc = toml_edit::ImDocument::parse(text).ok()?;
+/// Walks `path` in a parsed document: returns the byte offset of the
+/// deepest key or element found, and the cursor at the end of the path when
+/// the whole path exists.
+fn walk<'a>(doc: &'a toml_edit::Table, path: &KeyPath) -> (Option<usize>, Option<Cursor<'a>>) {
     let mut best: Option<usize> = None;
-    let mut cur = Cursor::Table(doc.as_table());
+    let mut cur = Cursor::Table(doc as &dyn TableLike);
     for seg in &path.0 {
         let next = match (cur, seg) {
             (Cursor::Table(t), Seg::Key(k)) => step_key(t, k, &mut best),
@@ -129,10 +127,34 @@ pub(crate) fn toml_line(text: &str, path: &KeyPath) -> Option<usize> {
         };
         match next {
             Some(n) => cur = n,
-            None => break,
+            None => return (best, None),
         }
     }
-    best.map(|off| line_of(text, off))
+    (best, Some(cur))
+}
+
+/// The line of `path` in TOML `text`: the line of the deepest key or array
+/// element along the path that exists (the key itself when it exists, else
+/// the table that should have held it). `None` when the text does not parse
+/// or nothing along the path has a position.
+pub(crate) fn toml_line(text: &str, path: &KeyPath) -> Option<usize> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    walk(doc.as_table(), path).0.map(|off| line_of(text, off))
+}
+
+/// The source text of the integer at `path` (`0o755`, `755`, `0x1ed`), when
+/// the path names an integer.
+pub(crate) fn toml_integer_repr(text: &str, path: &KeyPath) -> Option<String> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let v = match walk(doc.as_table(), path).1? {
+        Cursor::Item(Item::Value(v)) | Cursor::Value(v) => v,
+        _ => return None,
+    };
+    match v {
+        // A parsed document keeps reprs as spans into the text.
+        Value::Integer(_) => text.get(v.span()?).map(|r| r.trim().to_string()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

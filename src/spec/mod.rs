@@ -61,12 +61,13 @@ pub fn parse_str(text: &str, name: &str) -> Result<Spec, SpecError> {
 fn parse_json(text: &str, name: &str) -> Result<Spec, SpecError> {
     let mut de = serde_json::Deserializer::from_str(text);
     let spec: Spec = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let (key, message) = describe_serde_error(e.path(), &e.inner().to_string());
+        let raw = strip_json_position(&e.inner().to_string());
+        let (key, message) = describe_serde_error(e.path(), &raw);
         SpecError::Invalid {
             file: name.to_string(),
             line: Some(e.inner().line()),
             key: key.to_string(),
-            message: strip_json_position(&message),
+            message,
         }
     })?;
     de.end().map_err(|e| SpecError::Invalid {
@@ -107,7 +108,34 @@ fn parse_toml(text: &str, name: &str) -> Result<Spec, SpecError> {
         key: key.to_string(),
         message,
     })?;
+    check_toml_modes(&spec, text, name)?;
     Ok(spec)
+}
+
+/// `mode = 755` in TOML is the decimal number 755 (octal 1363: sticky,
+/// write-only) — almost surely meant as octal. TOML can say `0o755`, so a
+/// numeric mode above 7 must be written that way. (JSON has no octal
+/// literals, so there a number is taken as it is.)
+fn check_toml_modes(spec: &Spec, text: &str, name: &str) -> Result<(), SpecError> {
+    for (key, n) in validate::numeric_modes(spec) {
+        let Some(repr) = keypath::toml_integer_repr(text, &key) else {
+            continue;
+        };
+        if n > 7 && !repr.starts_with("0o") {
+            let hint = if repr.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+                format!("write 0o{repr} or \"{repr}\" if you meant octal")
+            } else {
+                "write modes in octal, e.g. 0o755 or \"0755\"".to_string()
+            };
+            return Err(SpecError::Invalid {
+                file: name.to_string(),
+                line: keypath::toml_line(text, &key),
+                key: key.to_string(),
+                message: format!("mode {repr} is a decimal number (= octal {n:o}); {hint}"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// serde_json appends " at line L column C"; we report the line ourselves.
@@ -126,9 +154,19 @@ fn describe_serde_error(path: &serde_path_to_error::Path, message: &str) -> (Key
     let message = message.trim_end().to_string();
     if let Some(rest) = message.strip_prefix("unknown field `") {
         if let Some((field, expected)) = rest.split_once('`') {
-            key.push_key(field);
+            // serde_path_to_error usually has the key already (it saw it
+            // as a map key); add it when it does not.
+            if key.0.last() != Some(&Seg::Key(field.to_string())) {
+                key.push_key(field);
+            }
             let expected = expected.trim_start_matches(',').trim();
             return (key, format!("unknown key `{field}` ({expected})"));
+        }
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        if let Some((field, _)) = rest.split_once('`') {
+            key.push_key(field);
+            return (key, format!("required key `{field}` is missing"));
         }
     }
     if message.starts_with("data did not match any variant of untagged enum") {

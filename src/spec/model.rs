@@ -204,7 +204,7 @@ pub enum ModeSpec {
 
 /// An xattr value: a UTF-8 string, or `{ base64 = "..." }` for raw bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
 pub enum XattrValue {
     Text(String),
     Bytes { base64: String },
@@ -260,6 +260,9 @@ pub struct EntrySpec {
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
     pub glob: String,
+    /// Only entries of this type (e.g. `"dir"` or `"file"`) match.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub entry_type: Option<EntryType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<ModeSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -88,6 +88,7 @@ pub fn schema() -> Value {
         &["glob"],
         json!({
             "glob": { "type": "string", "pattern": "^/" },
+            "type": { "enum": ["file", "dir", "symlink", "char", "block", "fifo", "socket"] },
             "mode": { "$ref": "#/$defs/mode" },
             "uid": uint("Owner.", u32max),
             "gid": uint("Group.", u32max),

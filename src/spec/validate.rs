@@ -104,7 +104,11 @@ pub(crate) fn parse_sha256(s: &str) -> Result<[u8; 32], String> {
     let mut out = [0u8; 32];
     for (i, pair) in b.chunks_exact(2).enumerate() {
         let hex = |c: u8| (c as char).to_digit(16);
-        match (hex(pair[0]), hex(pair[1]), out.get_mut(i)) {
+        let (hi, lo) = match pair {
+            [a, b] => (hex(*a), hex(*b)),
+            _ => (None, None),
+        };
+        match (hi, lo, out.get_mut(i)) {
             (Some(h), Some(l), Some(o)) => *o = (h * 16 + l) as u8,
             _ => return Err(format!("{s:?} is not a SHA-256: expected hex digits")),
         }
@@ -141,6 +145,34 @@ pub(crate) fn check_xattr_name(name: &str) -> Result<(), String> {
 }
 
 type Problem = (KeyPath, String);
+
+/// Every mode given as a number, with its key path (for the TOML check that
+/// numeric modes are written in octal).
+pub(crate) fn numeric_modes(spec: &Spec) -> Vec<(KeyPath, u32)> {
+    let mut out = Vec::new();
+    let mut fs_modes = |fs: &FsSpec, at: KeyPath| {
+        for (i, e) in fs.entries.iter().enumerate() {
+            if let Some(ModeSpec::Number(n)) = e.mode {
+                out.push((at.key("entries").index(i).key("mode"), n));
+            }
+        }
+        for (i, r) in fs.rules.iter().enumerate() {
+            if let Some(ModeSpec::Number(n)) = r.mode {
+                out.push((at.key("rules").index(i).key("mode"), n));
+            }
+        }
+    };
+    let root = KeyPath::default();
+    if let Some(fs) = &spec.filesystem {
+        fs_modes(fs, root.key("filesystem"));
+    }
+    for (i, p) in spec.partitions.iter().enumerate() {
+        if let Some(fs) = &p.filesystem {
+            fs_modes(fs, root.key("partitions").index(i).key("filesystem"));
+        }
+    }
+    out
+}
 
 /// Validates a parsed manifest; returns the first problem found.
 pub fn validate(spec: &Spec) -> Result<(), Problem> {

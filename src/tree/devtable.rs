@@ -11,10 +11,11 @@
 //! `type` is `d` (directory), `f` (existing regular file: set its metadata),
 //! `c`/`b` (character/block device) or `p` (fifo). `mode` is octal. `-`
 //! means 0 for any numeric field, and trailing fields may be left out. `#`
-//! starts a comment. A `count` above 0 makes a series: names
-//! `<path><start + i*inc>`... — precisely, for `i` in `0..count` the name is
-//! `<path>` followed by the decimal number `start + i` and the minor number is
-//! `minor + i*inc`, which is what genext2fs documents (`hda1..hda4` above).
+//! starts a comment. A `count` above 0 makes a series (genext2fs's
+//! documented behaviour): for `i` in `0..count`, the name is `<path>`
+//! followed by the decimal number `start + i`, and the minor number is
+//! `minor + i * inc` — `hda1..hda4` with minors 1..4 above. Series are only
+//! for `c`, `b` and `p` lines.
 
 use std::path::Path;
 

@@ -236,14 +236,13 @@ impl Tree {
     pub fn insert_child(&mut self, parent: NodeId, mut node: Node) -> NodeId {
         let id = NodeId(self.nodes.len() as u32);
         node.parent = parent;
-        let name = node.name.clone();
+        let pos = {
+            let nodes = &self.nodes;
+            let name = node.name.as_slice();
+            self.children(parent)
+                .partition_point(|c| nodes[c.index()].name.as_slice() < name)
+        };
         self.nodes.push(node);
-        let names: Vec<Vec<u8>> = self
-            .children(parent)
-            .iter()
-            .map(|c| self.node(*c).name.clone())
-            .collect();
-        let pos = names.partition_point(|n| n.as_slice() < name.as_slice());
         if let NodeKind::Dir { children } = &mut self.nodes[parent.index()].kind {
             children.insert(pos, id);
         }

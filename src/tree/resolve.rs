@@ -545,10 +545,11 @@ impl Builder {
             }
             EntryType::Symlink => {
                 let t = e.target.as_deref().unwrap_or("");
-                if t.is_empty() || t.contains('\0') {
+                // 4095: PATH_MAX less the NUL, the longest target Linux reads.
+                if t.is_empty() || t.contains('\0') || t.len() > 4095 {
                     return Err(invalid(
                         "target",
-                        "a symlink needs a non-empty `target` without NUL".into(),
+                        "a symlink target must be 1 to 4095 bytes without NUL".into(),
                     ));
                 }
                 Kind::Symlink(t.as_bytes().to_vec())
@@ -734,6 +735,21 @@ impl Builder {
                 let Some(i) = self.inodes.get_mut(ino) else {
                     continue;
                 };
+                if let Some(t) = r.entry_type {
+                    let kind_matches = matches!(
+                        (t, &i.kind),
+                        (EntryType::File, Kind::File { .. })
+                            | (EntryType::Dir, Kind::Dir)
+                            | (EntryType::Symlink, Kind::Symlink(_))
+                            | (EntryType::Char, Kind::Char(..))
+                            | (EntryType::Block, Kind::Block(..))
+                            | (EntryType::Fifo, Kind::Fifo)
+                            | (EntryType::Socket, Kind::Socket)
+                    );
+                    if !kind_matches {
+                        continue;
+                    }
+                }
                 if let (Some(m), false) = (mode, i.explicit.mode) {
                     i.meta.mode = m;
                 }

@@ -164,7 +164,7 @@ pub fn write(
                     NodeKind::File { data, .. } => {
                         report.files += 1;
                         report.data_bytes += data.len();
-                        write_file_data(dev, &ip.runs, bs, data, &tree.path_of(id))?;
+                        write_file_data(dev, &ip.runs, bs, data, &|| tree.path_of(id))?;
                         done_data += data.len();
                         progress(done_data, total_data);
                         let iblock = write_mapping(plan, dev, ip, tail_seed)?;
@@ -322,7 +322,7 @@ fn write_file_data(
     runs: &[Run],
     bs: u64,
     data: &FileData,
-    image_path: &str,
+    image_path: &dyn Fn() -> String,
 ) -> Result<(), ExtError> {
     match data {
         FileData::Inline(bytes) => write_runs_from(dev, runs, bs, bytes),
@@ -355,7 +355,7 @@ fn write_file_data(
                 let got: [u8; 32] = h.finalize().into();
                 if &got != want {
                     return Err(ExtError::Sha256Mismatch {
-                        path: format!("{image_path} (from {})", path.display()),
+                        path: format!("{} (from {})", image_path(), path.display()),
                         expected: hex(want),
                         found: hex(&got),
                     });

@@ -1,0 +1,154 @@
+//! FAT12/16/32 with VFAT long names: writer ([`plan`], [`write`]) and a
+//! small prober ([`probe`]).
+//!
+//! Follows Microsoft's "FAT: General Overview of On-Disk Format"
+//! (fatgen103). The plan decides every cluster, name and field before a
+//! byte is written; the writer then emits the boot record, the FATs (built
+//! in memory, written once), directories and file data (streamed in
+//! contiguous chains, in sorted pre-order).
+//!
+//! What FAT cannot store: symlinks, device nodes, fifos and sockets are
+//! "unsupported" entries (an error naming the first, or skipped and
+//! reported). Ownership, permission bits and xattrs are dropped, except
+//! that a file without any write bit gets the read-only attribute. Hard
+//! links become independent copies, listed in the report. Times are UTC
+//! (see [`time`] for rounding and the 1980 clamp).
+
+pub mod boot;
+pub mod geometry;
+mod layout;
+pub mod names;
+pub mod probe;
+pub mod table;
+pub mod time;
+mod write;
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+pub use geometry::{FatType, Geometry};
+pub use layout::{plan, FatPlan};
+pub use probe::{probe, FatInfo};
+pub use write::write;
+
+use crate::io::IoError;
+use crate::spec::model::Unsupported;
+
+/// Options of one FAT volume. `None` means "choose the default".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FatOptions {
+    /// `None` picks the width from the cluster count (type `"fat"`).
+    pub fat_type: Option<FatType>,
+    /// Volume size in bytes; `None` = the smallest that holds the tree
+    /// plus `headroom_bytes`. Inside a partition: the partition size.
+    pub size: Option<u64>,
+    /// Free space to leave in an automatically sized volume.
+    pub headroom_bytes: u64,
+    /// Bytes per cluster: a power of two from 512 to 32768.
+    pub cluster_size: Option<u32>,
+    /// The same in sectors (1 to 64); when both are set they must agree.
+    pub sectors_per_cluster: Option<u32>,
+    pub reserved_sectors: Option<u32>,
+    /// Number of FATs: 1 or 2.
+    pub fats: u8,
+    /// Root directory entries (FAT12/16 only), a multiple of 16.
+    pub root_entries: Option<u32>,
+    /// Up to 11 characters; stored upper-case in the boot sector and as the
+    /// volume-label entry of the root directory.
+    pub label: Option<String>,
+    pub volume_id: u32,
+    /// `BPB_HiddSec`: sectors before the volume (its partition's start LBA).
+    pub hidden_sectors: u32,
+    pub unsupported: Unsupported,
+}
+
+impl Default for FatOptions {
+    fn default() -> Self {
+        FatOptions {
+            fat_type: None,
+            size: None,
+            headroom_bytes: 0,
+            cluster_size: None,
+            sectors_per_cluster: None,
+            reserved_sectors: None,
+            fats: 2,
+            root_entries: None,
+            label: None,
+            volume_id: 0,
+            hidden_sectors: 0,
+            unsupported: Unsupported::Error,
+        }
+    }
+}
+
+/// An entry left out because FAT cannot store it (`unsupported = "skip"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedEntry {
+    pub path: String,
+    /// `symlink`, `char-device`, `block-device`, `fifo` or `socket`.
+    pub kind: &'static str,
+}
+
+/// A hard link written as an independent copy of its target's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CopiedHardLink {
+    pub path: String,
+    pub target: String,
+}
+
+/// What the writer did, for the build report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FatReport {
+    pub geometry: Geometry,
+    /// `XXXX-XXXX`, as tools print it.
+    pub volume_id: String,
+    pub label: Option<String>,
+    pub cluster_bytes: u32,
+    pub used_clusters: u32,
+    pub free_clusters: u32,
+    pub skipped: Vec<SkippedEntry>,
+    pub hardlinks_copied: Vec<CopiedHardLink>,
+}
+
+/// Errors of the FAT writer.
+#[derive(Debug, thiserror::Error)]
+pub enum FatError {
+    #[error("invalid FAT option `{field}` = {value}: {reason}")]
+    Option {
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("name of {path} {reason}")]
+    InvalidName { path: String, reason: String },
+    #[error("{first} and {second} differ only in case; FAT compares names case-insensitively")]
+    CaseDuplicate { first: String, second: String },
+    #[error("{path} is a {kind}, which FAT cannot store (set `unsupported = \"skip\"` to leave such entries out)")]
+    Unsupported { path: String, kind: &'static str },
+    #[error("{path} is {size} bytes; a FAT file holds at most 4 GiB - 1")]
+    FileTooLarge { path: String, size: u64 },
+    #[error("directory {path} needs {entries} entries; FAT allows 65536")]
+    DirectoryTooLarge { path: String, entries: usize },
+    #[error("the root directory needs {needed} entries but `root_entries` is {root_entries}")]
+    RootFull { needed: u32, root_entries: u32 },
+    #[error("the tree needs a {needed}-byte volume but the size is {size} bytes")]
+    TooSmall { needed: u64, size: u64 },
+    #[error("no valid FAT geometry: {reason}")]
+    Geometry { reason: String },
+    #[error("the device is {found} bytes but the plan needs {expected}")]
+    DeviceSize { expected: u64, found: u64 },
+    #[error("{path}: SHA-256 mismatch (the manifest expects {expected}, the file has {found})")]
+    HashMismatch {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+/// `XXXX-XXXX`, high word first, as DOS and Linux print volume IDs.
+pub fn format_volume_id(id: u32) -> String {
+    format!("{:04X}-{:04X}", id >> 16, id & 0xffff)
+}
