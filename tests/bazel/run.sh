@@ -29,7 +29,12 @@ cleanup() {
     for ob in "$ob1" "$ob2"; do
         [ -d "$ob" ] && (cd "$tmp/ws" && bazel --output_base="$ob" shutdown >/dev/null 2>&1 || true)
     done
-    [ "${KEEP_TMP:-}" = 1 ] && echo "kept $tmp" || rm -rf "$tmp" 2>/dev/null || chmod -R u+w "$tmp" && rm -rf "$tmp"
+    if [ "${KEEP_TMP:-}" = 1 ]; then
+        echo "kept $tmp"
+    else
+        chmod -R u+w "$tmp" 2>/dev/null || true
+        rm -rf "$tmp"
+    fi
 }
 trap cleanup EXIT
 
