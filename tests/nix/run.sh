@@ -5,7 +5,10 @@
 #   - the .sha256 is the image's;
 #   - `fstool build` on the same manifest (the derivation's own) with the
 #     same SOURCE_DATE_EPOCH gives the same bytes;
-#   - e2fsck passes and debugfs reads back the entries.
+#   - e2fsck passes and debugfs reads back the entries;
+#   - tests/nix/disk.nix (mkDiskImage, GPT in qcow2) the same way, checked
+#     with qemu-img check and sgdisk -v (skipped with a notice when the
+#     binary says disks are not supported).
 # The store is private: NIX_STORE_DIR/NIX_STATE_DIR/NIX_CONF_DIR under a
 # temporary directory (so /nix is never touched), `sandbox = false`
 # (the builder is the host's /bin/sh), no substituters, no build users.
@@ -62,4 +65,26 @@ e2fsck -fn "$img"
 debugfs -R 'stat /usr/bin/hi' "$img" 2>/dev/null | grep -q 'Mode:  0755' || fail "/usr/bin/hi mode"
 debugfs -R 'stat /var/log' "$img" 2>/dev/null | grep -q 'User:   100   Group:   101' || fail "/var/log owner"
 debugfs -R 'stat /etc/hostname' "$img" 2>/dev/null | grep -q 'mtime: 0x6553f100' || fail "mtime is not SOURCE_DATE_EPOCH"
-echo "PASS: nix mkFsImage in $((SECONDS - start)) s"
+echo "ok: mkFsImage"
+
+# mkDiskImage: a GPT disk in qcow2 (when this fstool builds disks).
+nix eval --raw -f "$here/disk.nix" --arg fstool "$bin" manifest >"$tmp/disk.json"
+if SOURCE_DATE_EPOCH=1700000000 "$FSTOOL_BIN" build "$tmp/disk.json" -o "$tmp/cli.qcow2" -q 2>"$tmp/disk.err"; then
+    out=$(nix-build "$here/disk.nix" --arg fstool "$bin" --no-out-link)
+    disk=$out/nix-disk.qcow2
+    [ -f "$disk" ] && [ -f "$disk.sha256" ] && [ -f "$out/nix-disk.report.json" ] || fail "disk output incomplete"
+    got=$(sha256sum "$disk" | cut -d' ' -f1)
+    [ "$(cat "$disk.sha256")" = "$got  nix-disk.qcow2" ] || fail "disk .sha256"
+    cli=$(sha256sum "$tmp/cli.qcow2" | cut -d' ' -f1)
+    [ "$cli" = "$got" ] || fail "nix disk $got != fstool build of the same manifest $cli"
+    qemu-img check "$disk"
+    qemu-img convert -O raw "$disk" "$tmp/disk.raw"
+    sgdisk -v "$tmp/disk.raw" | grep -q 'No problems found' || fail "sgdisk -v"
+    echo "ok: mkDiskImage $got"
+elif grep -q "not supported" "$tmp/disk.err"; then
+    echo "NOTICE: SKIPPED mkDiskImage: this fstool does not build the disk manifest: $(tail -1 "$tmp/disk.err")"
+else
+    cat "$tmp/disk.err"
+    fail "fstool build of the disk manifest"
+fi
+echo "PASS: nix builders in $((SECONDS - start)) s"
