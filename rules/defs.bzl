@@ -102,7 +102,7 @@ def _run_fstool(ctx, manifest, inputs, image, report, sha256, what):
     ctx.actions.run_shell(
         inputs = [report],
         outputs = [sha256],
-        command = "sed -n 's/^  \"sha256\": \"\\([0-9a-f]*\\)\",$/\\1  %s/p' \"$1\" > \"$2\" && test -s \"$2\"" % image.basename,
+        command = "sed -n '/\"sha256\": *\"[0-9a-f]\\{64\\}\"/{s/.*\"sha256\": *\"\\([0-9a-f]\\{64\\}\\)\".*/\\1  %s/p;q;}' \"$1\" > \"$2\" && test -s \"$2\"" % image.basename,
         arguments = [report.path, sha256.path],
         mnemonic = "FsImageSha256",
         progress_message = "fstool: sha256 of %s" % image.short_path,
