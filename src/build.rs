@@ -247,7 +247,7 @@ pub fn ext_options(
 }
 
 /// Maps a FAT `[filesystem]` table onto writer options.
-pub fn fat_options(fs: &FsSpec, key: &str, seed: &str, index: u64, fill: Option<u64>, hidden_sectors: u32) -> Result<fat::FatOptions, BuildError> {
+pub fn fat_options(fs: &FsSpec, key: &str, seed: &str, index: u64, fill: Option<u64>, hidden_sectors: u32, data_bytes: u64) -> Result<fat::FatOptions, BuildError> {
     let fat_type = match fs.fs_type {
         FsType::Fat12 => Some(fat::FatType::Fat12),
         FsType::Fat16 => Some(fat::FatType::Fat16),
@@ -270,11 +270,11 @@ pub fn fat_options(fs: &FsSpec, key: &str, seed: &str, index: u64, fill: Option<
     let headroom_bytes = match headroom_of(&format!("{key}.headroom"), &fs.headroom)? {
         Headroom::None => 0,
         Headroom::Bytes(b) => b,
-        // A percentage of the data, rounded up to a sector.
-        Headroom::Percent(p) => (p / 100.0 * 1.0e0) as u64,
+        // A percentage of the tree's file data.
+        Headroom::Percent(p) => (data_bytes as f64 * p / 100.0).ceil() as u64,
     };
     let volume_id = match &fs.uuid {
-        Some(u) => parse_volume_id(&format!("{key}.uuid"), u)?,
+        Some(u) => fat::parse_volume_id(u).ok_or_else(|| invalid(format!("{key}.uuid"), format!("{u:?} is not a FAT volume ID like \"1234-ABCD\"")))?,
         None => ids::u32_id(seed, "fat-volume-id", index),
     };
     Ok(fat::FatOptions {
@@ -291,15 +291,6 @@ pub fn fat_options(fs: &FsSpec, key: &str, seed: &str, index: u64, fill: Option<
         hidden_sectors,
         unsupported: fs.unsupported.unwrap_or_default(),
     })
-}
-
-/// A FAT volume ID as written by `blkid`: `"1234-ABCD"` (or 8 hex digits).
-fn parse_volume_id(key: &str, s: &str) -> Result<u32, BuildError> {
-    let hex: String = s.chars().filter(|c| *c != '-').collect();
-    if hex.len() != 8 {
-        return Err(invalid(key, format!("{s:?} is not a FAT volume ID like \"1234-ABCD\"")));
-    }
-    u32::from_str_radix(&hex, 16).map_err(|_| invalid(key, format!("{s:?} is not a FAT volume ID like \"1234-ABCD\"")))
 }
 
 /// A filesystem planned and ready to write.
@@ -403,7 +394,7 @@ pub fn plan_fs(fs: &FsSpec, key: &str, seed: &str, epoch: i64, index: u64, ctx: 
             plan: Box::new(plan),
         })
     } else {
-        let opts = fat_options(fs, key, seed, index, fill, hidden_sectors)?;
+        let opts = fat_options(fs, key, seed, index, fill, hidden_sectors, tree.data_bytes())?;
         let plan = fat::plan(&tree, &opts).map_err(|source| BuildError::Fat {
             context: key.to_string(),
             source,
@@ -451,13 +442,10 @@ fn open_output(out: &AtomicOutput, size: u64, format: ImageFormat, image: Option
     match format {
         ImageFormat::Raw => Ok(Box::new(SparseFile::new(out.file()?, out.path(), size)?)),
         ImageFormat::Qcow2 => {
-            let mut q = Qcow2Options::default();
-            if let Some(image) = image {
-                if let Some(cs) = size_of("image.cluster_size", &image.cluster_size)? {
-                    q.cluster_size = cs;
-                }
-                q.compress = image.compress;
-            }
+            let q = match image {
+                Some(image) => Qcow2Options::from_image(image)?,
+                None => Qcow2Options::default(),
+            };
             Ok(Box::new(Qcow2Writer::new(out.file()?, out.path(), size, q)?))
         }
     }

@@ -6,6 +6,7 @@
 pub mod build;
 pub mod container;
 pub mod fs;
+pub mod inspect;
 pub mod io;
 pub mod part;
 pub mod plan;

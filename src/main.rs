@@ -68,6 +68,13 @@ enum Cmd {
     },
     /// Print the JSON Schema of the manifest.
     Schema,
+    /// Show an image's partition table and filesystems (raw or qcow2).
+    Info {
+        image: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() {
@@ -127,6 +134,15 @@ fn run(cli: Cli) -> Result<()> {
             };
             apply_common(&mut spec, &common);
             finish(&spec, std::env::current_dir()?, &common)
+        }
+        Cmd::Info { image, json } => {
+            let v = fstool::inspect::info(&image).with_context(|| format!("cannot read {}", image.display()))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", fstool::inspect::render_text(&v));
+            }
+            Ok(())
         }
         Cmd::Schema => {
             println!("{}", serde_json::to_string_pretty(&spec::schema())?);

@@ -105,42 +105,96 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// A read-only loop mount, unmounted on drop. `None` (with a SKIPPED
-/// notice) where the machine cannot mount.
+/// Quotes a host path as a TOML literal string (paths in tests never hold
+/// a single quote or a newline).
+pub fn toml_path(p: &Path) -> String {
+    let s = p.to_str().expect("test paths are UTF-8");
+    assert!(
+        !s.contains('\'') && !s.contains('\n'),
+        "unquotable path {s:?}"
+    );
+    format!("'{s}'")
+}
+
+/// `fstool build SPEC -o OUT -q ARGS...` with `SOURCE_DATE_EPOCH` removed
+/// from the environment (a developer's shell must not change results).
+pub fn fstool_build(spec: &Path, out: &Path, args: &[&str]) -> Command {
+    let mut c = fstool();
+    c.arg("build")
+        .arg(spec)
+        .arg("-o")
+        .arg(out)
+        .arg("-q")
+        .args(args)
+        .env_remove("SOURCE_DATE_EPOCH");
+    c
+}
+
+/// Runs [`fstool_build`], asserts success, returns the image's SHA-256.
+pub fn build_ok(spec: &Path, out: &Path, args: &[&str]) -> String {
+    run_ok(&mut fstool_build(spec, out, args));
+    sha256_file(out)
+}
+
+/// Major and minor of a Linux `dev_t` as glibc encodes it: major bits 8..20
+/// and 32+12..64, minor bits 0..8 and 20..44.
+pub fn split_rdev(dev: u64) -> (u32, u32) {
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    (major as u32, minor as u32)
+}
+
+/// A read-only loop mount, unmounted on drop (also when a test panics).
 pub struct LoopMount {
-    pub dir: std::path::PathBuf,
-    _keep: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
 }
 
 impl LoopMount {
-    pub fn new(img: &Path) -> Option<LoopMount> {
+    /// Mounts `img` read-only with `-t fstype`. `None` (after a SKIPPED
+    /// notice) when this machine cannot loop-mount or the mount fails.
+    pub fn new(img: &Path, fstype: &str) -> Option<LoopMount> {
         if !can_loop_mount() {
             return None;
         }
-        let dir = tempfile::tempdir().ok()?;
-        let out = Command::new("mount")
-            .args(["-o", "ro,loop"])
+        let dir = tempfile::tempdir().unwrap();
+        let out = match Command::new("mount")
+            .args(["-t", fstype, "-o", "ro,loop"])
             .arg(img)
             .arg(dir.path())
             .output()
-            .ok()?;
+        {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("SKIPPED: cannot run mount: {e}");
+                return None;
+            }
+        };
         if !out.status.success() {
             eprintln!(
-                "SKIPPED: loop mount of {} failed: {}",
+                "SKIPPED: mount -t {fstype} -o ro,loop {} failed: {}",
                 img.display(),
-                String::from_utf8_lossy(&out.stderr)
+                String::from_utf8_lossy(&out.stderr).trim()
             );
             return None;
         }
-        Some(LoopMount {
-            dir: dir.path().to_path_buf(),
-            _keep: dir,
-        })
+        Some(LoopMount { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
     }
 }
 
 impl Drop for LoopMount {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.dir).status();
+        let out = Command::new("umount").arg(self.dir.path()).output();
+        if !matches!(&out, Ok(o) if o.status.success()) {
+            // Lazy unmount so the temp dir can go; report, don't panic in drop.
+            eprintln!("umount {} failed: {out:?}", self.dir.path().display());
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .output();
+        }
     }
 }

@@ -1,11 +1,15 @@
 //! Integration tests: one binary. Each module builds images and lets the
 //! real validators judge them.
 
+mod bad_input;
 mod common;
+mod determinism;
 mod disk;
 mod examples;
 mod ext;
+mod ext_readback;
 mod fat;
+mod inspect;
 mod scale;
 mod spec;
 mod tar_input;

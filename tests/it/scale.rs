@@ -70,8 +70,8 @@ fn check_sparse(kind: ExtKind, len: u64, chunks: &[(u64, Vec<u8>)]) {
     let fs = ext4_view::Ext4::load_from_path(&img).unwrap();
     assert_eq!(fs.metadata("/sparse.bin").unwrap().len(), len);
     // Content through the kernel (ext4-view cannot seek across holes).
-    if let Some(m) = LoopMount::new(&img) {
-        let p = m.dir.join("sparse.bin");
+    if let Some(m) = LoopMount::new(&img, "ext4") {
+        let p = m.path().join("sparse.bin");
         assert_eq!(std::fs::metadata(&p).unwrap().len(), len);
         for (off, data) in chunks {
             assert_eq!(&pread(&p, *off, data.len()), data, "{kind:?} at {off}");
@@ -299,7 +299,7 @@ fn scale_200k_files_in_one_directory_use_htree() {
     fsck_clean(&rebuilt);
     assert_eq!(list(&rebuilt), names);
     // The kernel finds every name (read-only loop mount, where possible).
-    if let Some(m) = crate::common::LoopMount::new(&img) {
+    if let Some(m) = crate::common::LoopMount::new(&img, "ext4") {
         for n in &names {
             assert!(
                 m.dir.join("big").join(n).symlink_metadata().is_ok(),

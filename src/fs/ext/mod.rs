@@ -13,6 +13,7 @@ mod htree;
 pub mod layout;
 mod map;
 mod ondisk;
+pub mod probe;
 mod write;
 mod xattr;
 

@@ -1,5 +1,5 @@
-//! FAT12/16/32 with VFAT long names: writer ([`plan`], [`write`]) and a
-//! small prober ([`probe`]).
+//! FAT12/16/32 with VFAT long names: writer ([`plan`], [`write()`]) and a
+//! small prober ([`probe()`]) and reader ([`FatReader`]).
 //!
 //! Follows Microsoft's "FAT: General Overview of On-Disk Format"
 //! (fatgen103). The plan decides every cluster, name and field before a
@@ -13,12 +13,25 @@
 //! that a file without any write bit gets the read-only attribute. Hard
 //! links become independent copies, listed in the report. Times are UTC
 //! (see [`time`] for rounding and the 1980 clamp).
+//!
+//! Names: a name that is a valid 8.3 name in one case per part is stored
+//! as a short entry only (lower-case parts flagged with the NT case bits);
+//! any other name gets VFAT long-name slots (UTF-16, surrogate pairs
+//! beyond the BMP) and an alias (`LONGNA~1.TXT`, past `~4` the hashed form
+//! `LO1A2B~1.TXT`; see [`names`]). Names are compared case-insensitively
+//! with one-to-one upper-casing, like Windows' upcase table.
+//!
+//! Sizes: an explicit size is used whole (a partition's size, inside a
+//! partition table); `None` picks the smallest volume, in 4 KiB steps, that
+//! holds the tree plus the headroom, within the cluster-count range of the
+//! requested width.
 
 pub mod boot;
 pub mod geometry;
 mod layout;
 pub mod names;
 pub mod probe;
+pub mod read;
 pub mod table;
 pub mod time;
 mod write;
@@ -30,10 +43,11 @@ use serde::Serialize;
 pub use geometry::{FatType, Geometry};
 pub use layout::{plan, FatPlan};
 pub use probe::{probe, FatInfo};
+pub use read::{DirEntry, FatReader, ReadError};
 pub use write::write;
 
 use crate::io::IoError;
-use crate::spec::model::Unsupported;
+use crate::spec::model::{FsType, Unsupported};
 
 /// Options of one FAT volume. `None` means "choose the default".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,4 +165,51 @@ pub enum FatError {
 /// `XXXX-XXXX`, high word first, as DOS and Linux print volume IDs.
 pub fn format_volume_id(id: u32) -> String {
     format!("{:04X}-{:04X}", id >> 16, id & 0xffff)
+}
+
+/// Parses a pinned volume ID: `"1234-ABCD"` or `"1234ABCD"` (hex, any case).
+pub fn parse_volume_id(s: &str) -> Option<u32> {
+    let hex: String = match s.split_once('-') {
+        Some((hi, lo)) if hi.len() == 4 && lo.len() == 4 => format!("{hi}{lo}"),
+        Some(_) => return None,
+        None => s.to_string(),
+    };
+    if hex.len() != 8 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(&hex, 16).ok()
+}
+
+/// The width a spec's filesystem type asks for: `Some(None)` for `"fat"`
+/// (chosen from the cluster count), `None` for a type that is not FAT.
+pub fn requested_type(t: FsType) -> Option<Option<FatType>> {
+    match t {
+        FsType::Fat12 => Some(Some(FatType::Fat12)),
+        FsType::Fat16 => Some(Some(FatType::Fat16)),
+        FsType::Fat32 => Some(Some(FatType::Fat32)),
+        FsType::Fat => Some(None),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volume_ids_round_trip() {
+        assert_eq!(parse_volume_id("1234-ABCD"), Some(0x1234_abcd));
+        assert_eq!(parse_volume_id("1234abcd"), Some(0x1234_abcd));
+        assert_eq!(format_volume_id(0x1234_abcd), "1234-ABCD");
+        for bad in ["", "1234-ABC", "12345-ABC", "XYZW-0000", "1234ABCD0"] {
+            assert_eq!(parse_volume_id(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn spec_types_map_to_widths() {
+        assert_eq!(requested_type(FsType::Fat), Some(None));
+        assert_eq!(requested_type(FsType::Fat16), Some(Some(FatType::Fat16)));
+        assert_eq!(requested_type(FsType::Ext4), None);
+    }
 }

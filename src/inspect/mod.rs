@@ -1,0 +1,157 @@
+//! Reading images back: `fstool info`. Opens raw or qcow2 images, finds the
+//! partition table, and identifies the filesystem in each partition (or in
+//! the whole image). Hostile images give errors or "unknown", never panics.
+
+use crate::container::qcow2_read::{is_qcow2, Qcow2Reader};
+use crate::fs::{ext, fat};
+use crate::io::{host_err, BlockDevice, IoError, Slice};
+use crate::part;
+use serde_json::{json, Value};
+use std::fs::File;
+use std::path::Path;
+
+/// A raw image opened read-only.
+pub struct RawFile {
+    file: File,
+    path: std::path::PathBuf,
+    size: u64,
+}
+
+impl BlockDevice for RawFile {
+    fn size(&self) -> u64 {
+        self.size
+    }
+    fn write_at(&mut self, _offset: u64, _buf: &[u8]) -> crate::io::Result<()> {
+        Err(host_err(&self.path)(std::io::Error::other("image opened read-only")))
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> crate::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        match offset.checked_add(buf.len() as u64) {
+            Some(end) if end <= self.size => self.file.read_exact_at(buf, offset).map_err(host_err(&self.path)),
+            _ => Err(IoError::OutOfBounds {
+                offset,
+                len: buf.len() as u64,
+                size: self.size,
+            }),
+        }
+    }
+}
+
+/// Opens an image file (raw or qcow2) for reading.
+pub fn open(path: &Path) -> Result<(Box<dyn BlockDevice>, &'static str), IoError> {
+    use std::os::unix::fs::FileExt;
+    let file = File::open(path).map_err(host_err(path))?;
+    let size = file.metadata().map_err(host_err(path))?.len();
+    let mut head = [0u8; 8];
+    let n = file.read_at(&mut head, 0).map_err(host_err(path))?;
+    if is_qcow2(&head[..n]) {
+        Ok((Box::new(Qcow2Reader::open(file, path)?), "qcow2"))
+    } else {
+        Ok((
+            Box::new(RawFile {
+                file,
+                path: path.to_path_buf(),
+                size,
+            }),
+            "raw",
+        ))
+    }
+}
+
+/// Identifies the filesystem on `dev`, as JSON (`null` when unknown).
+pub fn probe_fs(dev: &mut dyn BlockDevice) -> Value {
+    if let Some(e) = ext::probe::probe(dev) {
+        return serde_json::to_value(e).unwrap_or(Value::Null);
+    }
+    if let Some(f) = fat::probe(dev) {
+        return json!({
+            "fs_type": match f.fat_type {
+                fat::FatType::Fat12 => "fat12",
+                fat::FatType::Fat16 => "fat16",
+                fat::FatType::Fat32 => "fat32",
+            },
+            "label": f.label.unwrap_or_default(),
+            "uuid": f.volume_id.map(fat::format_volume_id),
+            "cluster_bytes": f.cluster_bytes,
+            "clusters": f.cluster_count,
+            "bytes": f.total_bytes,
+        });
+    }
+    Value::Null
+}
+
+/// Everything `fstool info` reports about an image.
+pub fn info(path: &Path) -> Result<Value, crate::BuildError> {
+    let (mut dev, format) = open(path)?;
+    let size = dev.size();
+    // A filesystem at offset 0 (a bare image) wins over a table: FAT boot
+    // sectors carry the same 0x55AA signature as an MBR.
+    let whole = probe_fs(dev.as_mut());
+    if !whole.is_null() {
+        return Ok(json!({ "format": format, "size": size, "partition_table": null, "filesystem": whole }));
+    }
+    let table = part::probe(dev.as_mut())?;
+    let Some(table) = table else {
+        return Ok(json!({ "format": format, "size": size, "partition_table": null, "filesystem": null }));
+    };
+    let mut t = table.to_json();
+    if let Some(parts) = t.get_mut("partitions").and_then(|p| p.as_array_mut()) {
+        for (p, info) in parts.iter_mut().zip(&table.partitions) {
+            let fs = match Slice::new(dev.as_mut(), info.offset_bytes, info.size_bytes) {
+                Ok(mut s) => probe_fs(&mut s),
+                Err(_) => Value::Null,
+            };
+            p["filesystem"] = fs;
+        }
+    }
+    Ok(json!({ "format": format, "size": size, "partition_table": t, "filesystem": null }))
+}
+
+/// Renders [`info`] for people.
+pub fn render_text(v: &Value) -> String {
+    let mut out = String::new();
+    let fs_line = |fs: &Value| -> String {
+        if fs.is_null() {
+            return "unknown".to_string();
+        }
+        format!(
+            "{} label={:?} uuid={} size={}",
+            fs["fs_type"].as_str().unwrap_or("?"),
+            fs["label"].as_str().unwrap_or(""),
+            fs["uuid"].as_str().unwrap_or("-"),
+            crate::plan::size::human(fs["bytes"].as_u64().unwrap_or(0))
+        )
+    };
+    out.push_str(&format!(
+        "image: {} {}\n",
+        v["format"].as_str().unwrap_or("?"),
+        crate::plan::size::human(v["size"].as_u64().unwrap_or(0))
+    ));
+    let t = &v["partition_table"];
+    if t.is_null() {
+        out.push_str(&format!("filesystem: {}\n", fs_line(&v["filesystem"])));
+        return out;
+    }
+    out.push_str(&format!("partition table: {}", t["table"].as_str().unwrap_or("?")));
+    if let Some(g) = t["disk_guid"].as_str() {
+        out.push_str(&format!(" disk GUID {g}"));
+    }
+    if let Some(s) = t["disk_signature"].as_str() {
+        out.push_str(&format!(" signature {s}"));
+    }
+    out.push('\n');
+    out.push_str(&format!("{:>3}  {:<12} {:<22} {:>12} {:>10}  {:<36}  filesystem\n", "#", "name", "type", "start", "size", "GUID"));
+    for p in t["partitions"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+        out.push_str(&format!(
+            "{:>3}  {:<12} {:<22} {:>12} {:>10}  {:<36}  {}\n",
+            p["index"].as_u64().unwrap_or(0),
+            p["name"].as_str().unwrap_or("-"),
+            p["type_name"].as_str().or(p["type"].as_str()).unwrap_or("?"),
+            p["start_lba"].as_u64().unwrap_or(0),
+            crate::plan::size::human(p["size"].as_u64().unwrap_or(0)),
+            p["uuid"].as_str().unwrap_or("-"),
+            fs_line(&p["filesystem"])
+        ));
+    }
+    out
+}

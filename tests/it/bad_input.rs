@@ -1,0 +1,521 @@
+//! Bad input ends in a clear error: non-zero exit, a message naming what is
+//! wrong and where, no panic, and nothing left at (or beside) the output
+//! path.
+
+use crate::common::*;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// A work dir with the spec and host files in it, and an empty `out/`
+/// directory that must stay empty after a failed build.
+struct Case {
+    dir: tempfile::TempDir,
+}
+
+impl Case {
+    fn new() -> Case {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("out")).unwrap();
+        Case { dir }
+    }
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+    fn out(&self) -> PathBuf {
+        self.path("out/image.img")
+    }
+    fn spec(&self, text: &str) -> PathBuf {
+        let p = self.path("spec.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Runs `cmd`, which must fail cleanly; returns stderr.
+    fn fails(&self, cmd: &mut Command, keywords: &[&str]) -> String {
+        let out = run(cmd);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let all = format!("{cmd:?}\nstatus {}\nstderr:\n{stderr}", out.status);
+        assert!(!out.status.success(), "expected a failure: {all}");
+        assert!(out.status.code().is_some_and(|c| c != 0), "killed? {all}");
+        assert!(!stderr.contains("panicked"), "panic: {all}");
+        assert!(stderr.contains("error"), "no error message: {all}");
+        for k in keywords {
+            assert!(
+                stderr.to_lowercase().contains(&k.to_lowercase()),
+                "stderr lacks {k:?}: {all}"
+            );
+        }
+        assert!(
+            !self.out().exists(),
+            "output written despite the error: {all}"
+        );
+        let stray: Vec<_> = std::fs::read_dir(self.path("out"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(stray.is_empty(), "left behind in the output dir: {stray:?}");
+        stderr
+    }
+
+    /// `fstool build` of a spec text that must fail with `keywords`.
+    fn build_fails(&self, spec: &str, keywords: &[&str]) -> String {
+        let spec = self.spec(spec);
+        self.fails(&mut fstool_build(&spec, &self.out(), &[]), keywords)
+    }
+}
+
+const HEAD: &str = "version = 1\n\n[filesystem]\ntype = \"ext4\"\n";
+
+fn file_entry(path: &str, extra: &str) -> String {
+    format!("\n[[filesystem.entries]]\npath = \"{path}\"\ntype = \"file\"\n{extra}\n")
+}
+
+#[test]
+fn missing_source_directory_is_named() {
+    let c = Case::new();
+    let missing = c.path("no-such-tree");
+    c.build_fails(
+        &format!("{HEAD}source = {}\n", toml_path(&missing)),
+        &["does not exist", missing.to_str().unwrap()],
+    );
+    // The same through `fstool create`.
+    c.fails(
+        fstool()
+            .args(["create", "-t", "ext4", "-q"])
+            .arg(&missing)
+            .arg("-o")
+            .arg(c.out()),
+        &["does not exist", missing.to_str().unwrap()],
+    );
+    // A relative source resolves against the spec's directory: the message
+    // shows where it looked.
+    c.build_fails(
+        &format!("{HEAD}source = \"rel/tree\"\n"),
+        &["does not exist", c.path("rel/tree").to_str().unwrap()],
+    );
+}
+
+#[test]
+fn missing_or_dangling_entry_source_is_named() {
+    let c = Case::new();
+    c.build_fails(
+        &format!("{HEAD}{}", file_entry("/etc/x", "source = \"nope.bin\"")),
+        &["does not exist", "nope.bin"],
+    );
+    std::os::unix::fs::symlink("gone", c.path("dangling")).unwrap();
+    c.build_fails(
+        &format!("{HEAD}{}", file_entry("/etc/x", "source = \"dangling\"")),
+        &["does not exist", "dangling"],
+    );
+}
+
+#[test]
+fn entry_source_that_is_a_directory_is_rejected() {
+    let c = Case::new();
+    std::fs::create_dir(c.path("adir")).unwrap();
+    c.build_fails(
+        &format!("{HEAD}{}", file_entry("/etc/x", "source = \"adir\"")),
+        &["/etc/x", "adir", "not a regular file"],
+    );
+}
+
+#[test]
+fn unreadable_source_file_is_named() {
+    use std::os::unix::fs::PermissionsExt;
+    let c = Case::new();
+    write_file(&c.path("tree"), "secret", b"secret\n");
+    let secret = c.path("tree/secret");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    if std::fs::File::open(&secret).is_ok() {
+        // root (CAP_DAC_OVERRIDE) reads a mode-000 file; the error path
+        // cannot be reached this way. The directory-as-file and dangling
+        // cases above cover the "cannot use this source" errors.
+        eprintln!("SKIPPED: running as root, mode 000 does not stop reads");
+        return;
+    }
+    c.build_fails(
+        &format!("{HEAD}source = \"tree\"\n"),
+        &["cannot read", "secret"],
+    );
+    c.build_fails(
+        &format!("{HEAD}{}", file_entry("/s", "source = \"tree/secret\"")),
+        &["secret"],
+    );
+}
+
+#[test]
+fn sha256_mismatch_is_an_error() {
+    let c = Case::new();
+    std::fs::write(c.path("data.bin"), b"real contents\n").unwrap();
+    let wrong = "0".repeat(64);
+    let stderr = c.build_fails(
+        &format!(
+            "{HEAD}{}",
+            file_entry(
+                "/etc/data",
+                &format!("source = \"data.bin\"\nsha256 = \"{wrong}\"")
+            )
+        ),
+        &["/etc/data", &wrong],
+    );
+    let actual = sha256_file(&c.path("data.bin"));
+    assert!(
+        stderr.contains(&actual),
+        "the actual hash is not shown:\n{stderr}"
+    );
+    // Inline contents are checked too.
+    c.build_fails(
+        &format!(
+            "{HEAD}{}",
+            file_entry(
+                "/etc/inline",
+                &format!("contents = \"x\"\nsha256 = \"{wrong}\"")
+            )
+        ),
+        &["/etc/inline", &wrong],
+    );
+    // A malformed hash is a spec error naming the key.
+    c.build_fails(
+        &format!(
+            "{HEAD}{}",
+            file_entry("/etc/inline", "contents = \"x\"\nsha256 = \"abc\"")
+        ),
+        &["sha256", "64 hex"],
+    );
+}
+
+#[test]
+fn bad_names_are_rejected() {
+    let c = Case::new();
+    let long = "n".repeat(256);
+    c.build_fails(
+        &format!(
+            "{HEAD}{}",
+            file_entry(&format!("/d/{long}"), "contents = \"\"")
+        ),
+        &["256 bytes", "255"],
+    );
+    // 255 bytes is fine.
+    let ok = c.spec(&format!(
+        "{HEAD}{}",
+        file_entry(&format!("/d/{}", "n".repeat(255)), "contents = \"\"")
+    ));
+    run_ok(&mut fstool_build(&ok, &c.path("ok.img"), &[]));
+    std::fs::remove_file(c.path("ok.img")).unwrap();
+
+    c.build_fails(
+        &format!(
+            "{HEAD}{}",
+            file_entry("/a/nul\\u0000byte", "contents = \"\"")
+        ),
+        &["NUL"],
+    );
+    c.build_fails(
+        &format!("{HEAD}{}", file_entry("/a/../etc", "contents = \"\"")),
+        &[".."],
+    );
+    c.build_fails(
+        &format!("{HEAD}{}", file_entry("relative/path", "contents = \"\"")),
+        &["relative/path", "absolute"],
+    );
+    // A "/" inside a name cannot be written in an image path (it separates
+    // components); the only place a name could carry one is a host file
+    // name, which Linux forbids.
+}
+
+fn size_spec(size: &str) -> String {
+    format!(
+        "version = 1\n[filesystem]\ntype = \"ext4\"\nsize = {size}\n{}",
+        file_entry("/big.bin", "source = \"big.bin\"")
+    )
+}
+
+/// Builds into 1 MiB (too small for 3 MiB of data); returns the byte count
+/// the error says is needed.
+fn needed_for_3mib(c: &Case) -> u64 {
+    std::fs::write(c.path("big.bin"), pattern(3 << 20, 9)).unwrap();
+    let stderr = c.build_fails(&size_spec("\"1MiB\""), &["needs at least", "bytes"]);
+    let needed: u64 = stderr
+        .split("needs at least ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no byte count after \"needs at least\":\n{stderr}"));
+    assert!(needed > 3 << 20, "needed {needed} < the data itself");
+    needed
+}
+
+#[test]
+fn too_small_a_size_says_how_much_is_needed() {
+    let c = Case::new();
+    let needed = needed_for_3mib(&c);
+    // Below the figure is still an error.
+    c.build_fails(
+        &size_spec(&(needed - 4096).to_string()),
+        &["needs at least"],
+    );
+}
+
+#[test]
+#[ignore = "writer bug: the `needs at least` figure is computed with the auto inode count, \
+            but an explicit size uses inode_ratio 16384, so that size still fails"]
+fn the_size_said_to_be_needed_is_enough() {
+    let c = Case::new();
+    let needed = needed_for_3mib(&c);
+    let ok = c.spec(&size_spec(&needed.to_string()));
+    let img = c.path("fits.img");
+    run_ok(&mut fstool_build(&ok, &img, &[]));
+    assert_eq!(std::fs::metadata(&img).unwrap().len(), needed);
+    crate::ext::fsck_clean(&img);
+}
+
+#[test]
+#[ignore = "CLI bug: errors print their source twice (Display has {source} and \
+            main prints the chain with {:#})"]
+fn error_messages_say_things_once() {
+    let c = Case::new();
+    std::fs::write(c.path("data.bin"), b"data").unwrap();
+    let cases = [
+        (c.path("absent.toml"), String::new()),
+        (
+            c.path("spec.toml"),
+            format!(
+                "{HEAD}{}",
+                file_entry(
+                    "/d",
+                    &format!("source = \"data.bin\"\nsha256 = \"{}\"", "0".repeat(64))
+                )
+            ),
+        ),
+        (c.path("spec.toml"), size_spec("\"1MiB\"")),
+    ];
+    for (spec, text) in cases {
+        if !text.is_empty() {
+            std::fs::write(&spec, text).unwrap();
+        }
+        let stderr = c.fails(&mut fstool_build(&spec, &c.out(), &[]), &[]);
+        let parts: Vec<&str> = stderr
+            .trim()
+            .split(": ")
+            .filter(|p| p.len() >= 12)
+            .collect();
+        for (i, p) in parts.iter().enumerate() {
+            assert!(
+                !parts[i + 1..].contains(p),
+                "{p:?} is said twice in:\n{stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn symlink_loop_in_the_source_is_copied_as_links() {
+    let c = Case::new();
+    let tree = c.path("tree");
+    std::fs::create_dir(&tree).unwrap();
+    std::os::unix::fs::symlink("b", tree.join("a")).unwrap();
+    std::os::unix::fs::symlink("a", tree.join("b")).unwrap();
+    std::os::unix::fs::symlink(".", tree.join("self")).unwrap();
+    let spec = c.spec(&format!("{HEAD}source = \"tree\"\n"));
+    let img = c.out();
+    run_ok(&mut fstool_build(&spec, &img, &[]));
+    crate::ext::fsck_clean(&img);
+    let fs = ext4_view::Ext4::load(Box::new(std::fs::read(&img).unwrap())).unwrap();
+    for (name, target) in [("/a", "b"), ("/b", "a"), ("/self", ".")] {
+        let t = fs.read_link(name).unwrap();
+        assert_eq!(t.as_ref() as &[u8], target.as_bytes(), "{name}");
+        assert!(fs.symlink_metadata(name).unwrap().is_symlink());
+    }
+}
+
+/// The 1-based line of the first line of `text` containing `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).unwrap() + 1
+}
+
+#[test]
+fn unknown_key_is_named_with_its_line() {
+    let c = Case::new();
+    let text = format!("{HEAD}label = \"x\"\nlable_typo = \"y\"\n");
+    let line = line_of(&text, "lable_typo");
+    c.build_fails(&text, &["lable_typo", &format!("spec.toml:{line}")]);
+
+    let text = format!(
+        "{HEAD}{}",
+        file_entry("/x", "contents = \"\"\nowner = \"root\"")
+    );
+    let line = line_of(&text, "owner");
+    c.build_fails(
+        &text,
+        &["owner", "entries[0]", &format!("spec.toml:{line}")],
+    );
+
+    let text = "version = 1\ncolour = \"blue\"\n";
+    c.build_fails(text, &["colour", "spec.toml:2"]);
+}
+
+#[test]
+fn wrong_type_is_named_with_its_line() {
+    let c = Case::new();
+    let text = format!(
+        "{HEAD}{}",
+        file_entry("/x", "contents = \"\"\nuid = \"root\"")
+    );
+    let line = line_of(&text, "uid =");
+    c.build_fails(&text, &["uid", &format!("spec.toml:{line}")]);
+
+    let text = format!("{HEAD}block_size = \"big\"\n");
+    c.build_fails(&text, &["block_size", "spec.toml:5"]);
+
+    c.build_fails("version = \"one\"\n", &["version", "spec.toml:1"]);
+    c.build_fails(
+        "version = 1\n[filesystem]\ntype = \"ntfs\"\n",
+        &["type", "ntfs", "spec.toml:3"],
+    );
+    c.build_fails(
+        &format!(
+            "{HEAD}{}",
+            file_entry("/x", "contents = \"\"\nmode = \"rwx\"")
+        ),
+        &["mode"],
+    );
+}
+
+#[test]
+fn invalid_syntax_is_named_with_its_line() {
+    let c = Case::new();
+    c.build_fails(
+        "version = 1\n[filesystem\ntype = \"ext4\"\n",
+        &["spec.toml:2"],
+    );
+    c.build_fails("{ \"version\": 1, }", &["spec"]);
+}
+
+#[test]
+fn unsupported_feature_combinations_are_rejected() {
+    let c = Case::new();
+    c.build_fails(
+        &format!("{HEAD}features = [\"^extent\"]\n"),
+        &["features", "64bit requires extent"],
+    );
+    c.build_fails(
+        &format!("{HEAD}features = [\"frobnicate\"]\n"),
+        &["features", "frobnicate"],
+    );
+    c.build_fails(
+        "version = 1\n[filesystem]\ntype = \"ext2\"\njournal_size = \"4MiB\"\n",
+        &["journal_size", "journal"],
+    );
+}
+
+#[test]
+fn bad_hard_links_are_rejected() {
+    let c = Case::new();
+    c.build_fails(
+        &format!(
+            "{HEAD}\n[[filesystem.entries]]\npath = \"/l\"\ntype = \"hardlink\"\ntarget = \"/missing\"\n"
+        ),
+        &["/l", "/missing"],
+    );
+    c.build_fails(
+        &format!(
+            "{HEAD}\n[[filesystem.entries]]\npath = \"/d\"\ntype = \"dir\"\n\
+             \n[[filesystem.entries]]\npath = \"/l\"\ntype = \"hardlink\"\ntarget = \"/d\"\n"
+        ),
+        &["/l", "/d"],
+    );
+}
+
+#[test]
+fn bad_environment_and_paths_are_reported() {
+    let c = Case::new();
+    // A missing spec file.
+    c.fails(
+        &mut fstool_build(&c.path("absent.toml"), &c.out(), &[]),
+        &["absent.toml"],
+    );
+    // An unusable SOURCE_DATE_EPOCH (the spec does not pin one).
+    let spec = c.spec(HEAD);
+    c.fails(
+        fstool_build(&spec, &c.out(), &[]).env("SOURCE_DATE_EPOCH", "yesterday"),
+        &["SOURCE_DATE_EPOCH", "yesterday"],
+    );
+    // An output directory that does not exist.
+    let out = run(&mut fstool_build(&spec, &c.path("no/such/dir/x.img"), &[]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no/such/dir"), "{stderr}");
+}
+
+/// A file that grows (or shrinks) between resolving the tree and writing
+/// it must fail the build: the plan was made for the old length.
+#[test]
+fn source_that_changes_size_during_the_build_is_an_error() {
+    use fstool::io::MemDevice;
+    use fstool::spec::TimePolicy;
+    use fstool::tree::resolve::ResolveCtx;
+    for (what, change) in [("grows", 1i64), ("shrinks", -1)] {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        write_file(&tree, "f.bin", &pattern(50_000, 3));
+        let spec = fstool::spec::parse_str(
+            "version = 1\n[filesystem]\ntype = \"ext4\"\nsource = \"tree\"\n",
+            "spec.toml",
+        )
+        .unwrap();
+        let fs = spec.filesystem.unwrap();
+        let ctx = ResolveCtx {
+            base_dir: dir.path().to_path_buf(),
+            epoch: 0,
+            policy: TimePolicy::Fixed,
+        };
+        let planned = fstool::build::plan_fs(&fs, "filesystem", "", 0, 0, &ctx, None).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(tree.join("f.bin"))
+            .unwrap();
+        f.set_len((50_000 + change * 1000) as u64).unwrap();
+        let mut dev = MemDevice::new(planned.size() as usize);
+        let err = match planned.write(&mut dev, 0, &mut |_, _| {}) {
+            Ok(_) => panic!("{what}: the write succeeded"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(err.contains("changed size"), "{what}: {err}");
+        assert!(err.contains("f.bin"), "{what}: {err}");
+    }
+}
+
+#[test]
+fn errors_never_leave_a_partial_image_over_an_existing_one() {
+    // A failed rebuild must not clobber the previous good image.
+    let c = Case::new();
+    let good = c.spec(HEAD);
+    let img = c.out();
+    run_ok(&mut fstool_build(&good, &img, &[]));
+    let before = sha256_file(&img);
+    let bad = c.spec(&format!("{HEAD}source = \"missing\"\n"));
+    let out = run(&mut fstool_build(&bad, &img, &[]));
+    assert!(!out.status.success());
+    assert_eq!(sha256_file(&img), before, "the old image was touched");
+    let names: Vec<_> = std::fs::read_dir(c.path("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "stray files: {names:?}");
+}
+
+#[test]
+#[ignore = "spec bug: an unknown key's path repeats the key \
+            (`filesystem.lable_typo.lable_typo`): serde_path_to_error's path already \
+            ends with the field and describe_serde_error pushes it again"]
+fn unknown_key_path_names_the_key_once() {
+    let c = Case::new();
+    let stderr = c.build_fails(
+        &format!("{HEAD}lable_typo = 1\n"),
+        &["filesystem.lable_typo: unknown key"],
+    );
+    assert!(!stderr.contains("lable_typo.lable_typo"), "{stderr}");
+}
