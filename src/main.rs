@@ -79,7 +79,10 @@ enum Cmd {
 
 fn main() {
     let cli = Cli::parse();
-    if let Err(e) = run(cli) {
+    let result = run(cli);
+    // Members of tar sources were extracted to a temporary directory.
+    fstool::tree::resolve::release_extracted();
+    if let Err(e) = result {
         eprintln!("fstool: error: {}", describe(&e));
         std::process::exit(1);
     }

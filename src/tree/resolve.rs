@@ -29,6 +29,10 @@
 //!   subtree).
 
 use super::host::{self, HostKind};
+
+#[path = "tar.rs"]
+mod tar;
+pub use self::tar::release_extracted;
 use super::{FileData, Meta, Node, NodeId, NodeKind, Timestamp, Tree};
 use crate::spec::{EntrySpec, EntryType, FsSpec, TimePolicy};
 use sha2::Digest as _;
@@ -877,10 +881,13 @@ pub fn resolve(fs: &FsSpec, ctx: &ResolveCtx) -> Result<Tree, TreeError> {
                 }
             }
         })?;
-        if !md.is_dir() {
+        if md.is_file() && tar::is_tar(&root) {
+            b.walk_tar(&root)?;
+        } else if !md.is_dir() {
             return Err(TreeError::NotADirectory { path: root });
+        } else {
+            b.walk_source(&root, fs.preserve_xattrs)?;
         }
-        b.walk_source(&root, fs.preserve_xattrs)?;
         if fs.sparse {
             for i in &mut b.inodes {
                 if let Kind::File { sparse, .. } = &mut i.kind {

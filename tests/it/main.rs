@@ -12,6 +12,7 @@ mod fat;
 mod inspect;
 mod scale;
 mod spec;
+mod tar_input;
 
 /// Whole-disk examples are checked by the disk tests' validators (a disk
 /// without a partition table has none to check).

@@ -1,0 +1,67 @@
+# Nix builders for fstool images. No nixpkgs needed:
+#
+#   let fst = import ./nix/lib.nix { };
+#   in fst.mkFsImage {
+#     name = "rootfs";
+#     fstool = "${pkgs.fstool}/bin/fstool";   # or a path to a prebuilt binary
+#     spec = { filesystem = { type = "ext4"; source = ./rootfs; size = "64MiB"; }; };
+#   }
+#
+# `spec` is the fstool manifest (schema v1, `fstool schema`) as an attrset;
+# `version = 1` is added. Nix paths in it (`./rootfs`) become store paths.
+# The derivation's output is a directory with NAME.img (or NAME.qcow2),
+# NAME.img.sha256 (`<hex>  NAME.img`, like sha256sum) and NAME.report.json.
+#
+# Time: the manifest's `source_date_epoch` if set, else the derivation's
+# SOURCE_DATE_EPOCH (the `sourceDateEpoch` argument, default 315532800,
+# 1980-01-01 like nixpkgs' stdenv), which fstool reads.
+#
+# The builder is a POSIX shell running one fstool command, plus `mkdir`.
+# `shell` and `path` default to the host's /bin/sh and /bin:/usr/bin, which
+# needs `sandbox = false`; with nixpkgs pass
+#   shell = "${pkgs.bash}/bin/bash"; path = "${pkgs.coreutils}/bin";
+{ system ? builtins.currentSystem }:
+let
+  script = ''
+    set -eu
+    mkdir -p "$out"
+    "$fstool" build "$manifestPath" -o "$out/$imageName" --report "$out/$reportName" --quiet
+    # The report's first "sha256" is the image's (shell builtins only).
+    h=""
+    while IFS= read -r line; do
+      case $line in
+        *'"sha256": "'*) h=''${line#*'"sha256": "'}; h=''${h%%'"'*}; break ;;
+      esac
+    done < "$out/$reportName"
+    [ -n "$h" ]
+    printf '%s  %s\n' "$h" "$imageName" > "$out/$imageName.sha256"
+  '';
+
+  mkImage = { name, spec, fstool, ext, sourceDateEpoch ? 315532800
+            , shell ? "/bin/sh", path ? "/bin:/usr/bin" }:
+    builtins.derivation {
+      inherit name system;
+      builder = shell;
+      args = [ "-c" script ];
+      fstool = fstool;
+      manifest = builtins.toJSON ({ version = 1; } // spec);
+      passAsFile = [ "manifest" ];
+      imageName = "${name}${ext}";
+      reportName = "${name}.report.json";
+      SOURCE_DATE_EPOCH = toString sourceDateEpoch;
+      PATH = path;
+    };
+in
+{
+  # A bare filesystem: `spec.filesystem` is required.
+  mkFsImage = args@{ name, spec, fstool, ... }:
+    assert spec ? filesystem;
+    mkImage (args // { ext = ".img"; });
+
+  # A whole disk: `spec.image` and `spec.partitions`.
+  mkDiskImage = args@{ name, spec, fstool, ... }:
+    assert spec ? partitions;
+    mkImage (args // {
+      ext = if (spec.image.format or "raw") == "qcow2" then ".qcow2" else ".img";
+    });
+}
