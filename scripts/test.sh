@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(e2fsprogs dosfstools mtools fdisk gdisk ntfs-3g qemu-utils genext2fs)
+pkgs=(e2fsprogs dosfstools mtools fdisk gdisk ntfs-3g qemu-utils genext2fs bazel-bootstrap nix-bin)
 need=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
@@ -24,3 +24,8 @@ export FSTOOL_REQUIRE_TOOLS=1
 ignored="--include-ignored"
 [ "${1:-}" = "--quick" ] && ignored=""
 cargo test --release --all-targets -- $ignored
+
+# Build-system integrations with real Bazel 4 and nix-build.
+cargo build --release
+FSTOOL_BIN="$PWD/target/release/fstool" tests/bazel/run.sh
+FSTOOL_BIN="$PWD/target/release/fstool" tests/nix/run.sh
