@@ -359,7 +359,7 @@ impl PlannedFs {
         &self,
         dev: &mut dyn BlockDevice,
         offset: u64,
-        progress: &mut dyn FnMut(u64, u64),
+        progress: &mut dyn FnMut(crate::progress::Tick),
     ) -> Result<FsReport, BuildError> {
         match self {
             PlannedFs::Ext { tree, plan } => {
@@ -396,7 +396,11 @@ impl PlannedFs {
                     source,
                 })?;
                 let data_bytes = tree.data_bytes();
-                progress(data_bytes, data_bytes);
+                progress(crate::progress::Tick {
+                    data_done: data_bytes,
+                    data_total: data_bytes,
+                    final_below: 0,
+                });
                 let count = |f: fn(&crate::tree::NodeKind) -> bool| {
                     tree.nodes.iter().filter(|n| f(&n.kind)).count() as u64
                 };
@@ -585,11 +589,39 @@ fn build_fs(
     let out = AtomicOutput::create(&opts.output)?;
     let mut dev = open_output(&out, size, format, None)?;
     let mut bar = crate::progress::Bar::new(opts.progress);
-    let fs_report = planned.write(dev.as_mut(), 0, &mut |done, total| bar.update(done, total))?;
+    let (fs_report, sha256) = if format == ImageFormat::Raw {
+        // Hash on the second core while the writer works: the writer says
+        // which prefix of the image is final, the hasher follows behind.
+        let follower = FollowingHasher::new(out.path(), size)?;
+        let (written, hashed) = std::thread::scope(|s| {
+            let hashing = s.spawn(|| follower.run());
+            let written = planned.write(dev.as_mut(), 0, &mut |t| {
+                bar.update(t.data_done, t.data_total);
+                follower.advance(t.final_below);
+            });
+            match &written {
+                Ok(_) => follower.advance(size),
+                Err(_) => follower.abort(),
+            }
+            (written, hashing.join())
+        });
+        let fs_report = written?;
+        let sha256 = match hashed {
+            Ok(r) => r?,
+            Err(_) => return Err(invalid("output", "the hashing thread panicked")),
+        };
+        timing.mark("write+hash");
+        dev.finish()?;
+        drop(dev);
+        out.commit()?;
+        (fs_report, sha256)
+    } else {
+        let fs_report = planned.write(dev.as_mut(), 0, &mut |t| bar.update(t.data_done, t.data_total))?;
+        timing.mark("write");
+        (fs_report, finish_output(dev, out)?)
+    };
     bar.finish();
-    timing.mark("write");
-    let sha256 = finish_output(dev, out)?;
-    timing.mark("finish+hash");
+    timing.mark("finish");
     Ok(Report {
         output: opts.output.display().to_string(),
         sha256,
@@ -600,6 +632,62 @@ fn build_fs(
         partition_table: None,
         filesystems: vec![fs_report],
     })
+}
+
+/// SHA-256 of an image that is still being written, computed by following
+/// the writer: bytes below the watermark are final and can be hashed.
+struct FollowingHasher {
+    file: std::fs::File,
+    path: PathBuf,
+    size: u64,
+    watermark: std::sync::atomic::AtomicU64,
+    aborted: std::sync::atomic::AtomicBool,
+}
+
+impl FollowingHasher {
+    fn new(path: &Path, size: u64) -> Result<Self, IoError> {
+        Ok(FollowingHasher {
+            file: std::fs::File::open(path).map_err(crate::io::host_err(path))?,
+            path: path.to_path_buf(),
+            size,
+            watermark: std::sync::atomic::AtomicU64::new(0),
+            aborted: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Everything below `offset` is final.
+    fn advance(&self, offset: u64) {
+        self.watermark.fetch_max(offset.min(self.size), std::sync::atomic::Ordering::Release);
+    }
+
+    fn abort(&self) {
+        self.aborted.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Hashes up to the watermark until the whole image is hashed.
+    fn run(&self) -> Result<String, IoError> {
+        use sha2::{Digest, Sha256};
+        use std::os::unix::fs::FileExt;
+        use std::sync::atomic::Ordering;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; crate::io::CHUNK];
+        let mut pos = 0u64;
+        while pos < self.size {
+            let w = self.watermark.load(Ordering::Acquire);
+            if w <= pos {
+                if self.aborted.load(Ordering::Acquire) {
+                    return Err(crate::io::host_err(&self.path)(std::io::Error::other("build failed")));
+                }
+                std::thread::sleep(std::time::Duration::from_micros(200));
+                continue;
+            }
+            let k = (w - pos).min(buf.len() as u64) as usize;
+            self.file.read_exact_at(&mut buf[..k], pos).map_err(crate::io::host_err(&self.path))?;
+            h.update(&buf[..k]);
+            pos += k as u64;
+        }
+        Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    }
 }
 
 /// What goes into a partition.
@@ -728,7 +816,7 @@ fn build_disk(
         match (content, planned) {
             (Content::Fs(_), Some(p)) => {
                 let mut slice = Slice::new(dev.as_mut(), pp.offset_bytes(), pp.size_bytes())?;
-                let mut r = p.write(&mut slice, pp.offset_bytes(), &mut |d, t| bar.update(d, t))?;
+                let mut r = p.write(&mut slice, pp.offset_bytes(), &mut |t| bar.update(t.data_done, t.data_total))?;
                 r.partition = Some(pp.number);
                 filesystems.push(r);
             }

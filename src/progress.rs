@@ -5,6 +5,17 @@
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::time::{Duration, Instant};
 
+/// A writer's progress report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tick {
+    /// Bytes of file data written, and in all.
+    pub data_done: u64,
+    pub data_total: u64,
+    /// Every byte of the image below this offset is final: a hasher may
+    /// read it. Writers that cannot say report 0 until they are done.
+    pub final_below: u64,
+}
+
 pub struct Bar {
     enabled: bool,
     start: Instant,

@@ -28,8 +28,8 @@ pub struct ExtReport {
     pub indexed_directories: usize,
 }
 
-/// Progress callback: called with (bytes of file data written so far).
-pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+/// Progress callback; see [`crate::progress::Tick`].
+pub type Progress<'a> = &'a mut dyn FnMut(crate::progress::Tick);
 
 const S_IFIFO: u16 = 0o010000;
 const S_IFCHR: u16 = 0o020000;
@@ -80,7 +80,9 @@ pub fn write(
         indexed_directories: plan.indexed_dirs(),
     };
     let total_data = tree.data_bytes();
-    let mut done_data = 0u64;
+    // File data is written last, in on-disk order, so that everything below
+    // the current write position is final (a hasher can follow behind).
+    let mut data_jobs: Vec<(&InodePlan, NodeId, &FileData)> = Vec::new();
 
     for ip in &plan.inodes {
         let group = geo.group_of_ino(ip.ino);
@@ -164,9 +166,9 @@ pub fn write(
                     NodeKind::File { data, .. } => {
                         report.files += 1;
                         report.data_bytes += data.len();
-                        write_file_data(dev, &ip.runs, bs, data, &|| tree.path_of(id))?;
-                        done_data += data.len();
-                        progress(done_data, total_data);
+                        if !ip.runs.is_empty() {
+                            data_jobs.push((ip, id, data));
+                        }
                         let iblock = write_mapping(plan, dev, ip, tail_seed)?;
                         (S_IFREG, data.len(), iblock)
                     }
@@ -246,8 +248,28 @@ pub fn write(
     }
     flush_table(plan, dev, table_group, &mut table, table_used)?;
     drop(table);
-
     write_group_metadata(plan, dev, fs_seed, jnl_backup)?;
+
+    // Data runs were allocated in inode order by one ascending cursor.
+    let mut done_data = 0u64;
+    let start_of = |job: Option<&(&InodePlan, NodeId, &FileData)>| {
+        job.and_then(|j| j.0.runs.first())
+            .map_or(geo.bytes(), |r| r.physical * bs)
+    };
+    progress(crate::progress::Tick {
+        data_done: 0,
+        data_total: total_data,
+        final_below: start_of(data_jobs.first()),
+    });
+    for (k, &(ip, id, data)) in data_jobs.iter().enumerate() {
+        write_file_data(dev, &ip.runs, bs, data, &|| tree.path_of(id))?;
+        done_data += data.len();
+        progress(crate::progress::Tick {
+            data_done: done_data,
+            data_total: total_data,
+            final_below: start_of(data_jobs.get(k + 1)),
+        });
+    }
     Ok(report)
 }
 
