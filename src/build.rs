@@ -616,7 +616,9 @@ fn build_fs(
         out.commit()?;
         (fs_report, sha256)
     } else {
-        let fs_report = planned.write(dev.as_mut(), 0, &mut |t| bar.update(t.data_done, t.data_total))?;
+        let fs_report = planned.write(dev.as_mut(), 0, &mut |t| {
+            bar.update(t.data_done, t.data_total)
+        })?;
         timing.mark("write");
         (fs_report, finish_output(dev, out)?)
     };
@@ -657,11 +659,13 @@ impl FollowingHasher {
 
     /// Everything below `offset` is final.
     fn advance(&self, offset: u64) {
-        self.watermark.fetch_max(offset.min(self.size), std::sync::atomic::Ordering::Release);
+        self.watermark
+            .fetch_max(offset.min(self.size), std::sync::atomic::Ordering::Release);
     }
 
     fn abort(&self) {
-        self.aborted.store(true, std::sync::atomic::Ordering::Release);
+        self.aborted
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// Hashes up to the watermark until the whole image is hashed.
@@ -671,18 +675,32 @@ impl FollowingHasher {
         use std::sync::atomic::Ordering;
         let mut h = Sha256::new();
         let mut buf = vec![0u8; crate::io::CHUNK];
+        let zeros = vec![0u8; crate::io::CHUNK];
         let mut pos = 0u64;
         while pos < self.size {
             let w = self.watermark.load(Ordering::Acquire);
             if w <= pos {
                 if self.aborted.load(Ordering::Acquire) {
-                    return Err(crate::io::host_err(&self.path)(std::io::Error::other("build failed")));
+                    return Err(crate::io::host_err(&self.path)(std::io::Error::other(
+                        "build failed",
+                    )));
                 }
                 std::thread::sleep(std::time::Duration::from_micros(200));
                 continue;
             }
+            // Holes below the watermark are final zeros: hash them from
+            // memory instead of reading them.
+            let data = crate::io::next_data(&self.file, pos).unwrap_or(w).min(w);
+            if data > pos {
+                let k = (data - pos).min(zeros.len() as u64) as usize;
+                h.update(&zeros[..k]);
+                pos += k as u64;
+                continue;
+            }
             let k = (w - pos).min(buf.len() as u64) as usize;
-            self.file.read_exact_at(&mut buf[..k], pos).map_err(crate::io::host_err(&self.path))?;
+            self.file
+                .read_exact_at(&mut buf[..k], pos)
+                .map_err(crate::io::host_err(&self.path))?;
             h.update(&buf[..k]);
             pos += k as u64;
         }
@@ -816,7 +834,9 @@ fn build_disk(
         match (content, planned) {
             (Content::Fs(_), Some(p)) => {
                 let mut slice = Slice::new(dev.as_mut(), pp.offset_bytes(), pp.size_bytes())?;
-                let mut r = p.write(&mut slice, pp.offset_bytes(), &mut |t| bar.update(t.data_done, t.data_total))?;
+                let mut r = p.write(&mut slice, pp.offset_bytes(), &mut |t| {
+                    bar.update(t.data_done, t.data_total)
+                })?;
                 r.partition = Some(pp.number);
                 filesystems.push(r);
             }

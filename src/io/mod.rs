@@ -360,6 +360,19 @@ impl AtomicOutput {
     }
 }
 
+/// The first offset at or after `pos` that holds data (`SEEK_DATA`);
+/// `None` when the rest of the file is a hole or the filesystem cannot say.
+pub fn next_data(f: &File, pos: u64) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    let off = libc::off_t::try_from(pos).ok()?;
+    // SAFETY: the descriptor belongs to `f`, which outlives this call;
+    // lseek touches no memory of ours. Using it from several threads is
+    // fine for SEEK_DATA, which only reports and whose moved offset no one
+    // here relies on (all reads are positional).
+    let r = unsafe { libc::lseek(f.as_raw_fd(), off, libc::SEEK_DATA) };
+    u64::try_from(r).ok()
+}
+
 /// The data segments `[start, end)` of a host file, found with
 /// `SEEK_DATA`/`SEEK_HOLE`; holes are left out. Filesystems without hole
 /// reporting give one segment covering the whole file.

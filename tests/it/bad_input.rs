@@ -475,7 +475,7 @@ fn source_that_changes_size_during_the_build_is_an_error() {
             .unwrap();
         f.set_len((50_000 + change * 1000) as u64).unwrap();
         let mut dev = MemDevice::new(planned.size() as usize);
-        let err = match planned.write(&mut dev, 0, &mut |_, _| {}) {
+        let err = match planned.write(&mut dev, 0, &mut |_| {}) {
             Ok(_) => panic!("{what}: the write succeeded"),
             Err(e) => format!("{e:#}"),
         };

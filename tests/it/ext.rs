@@ -41,7 +41,7 @@ pub fn write_image(tree: &Tree, opts: &ExtOptions, out: &Path) -> PathBuf {
     let plan = ext::plan(&tree, opts).unwrap();
     let f = std::fs::File::create(out).unwrap();
     let mut dev = SparseFile::new(f, out, plan.geo.bytes()).unwrap();
-    ext::write(&plan, &tree, &mut dev, &mut |_, _| {}).unwrap();
+    ext::write(&plan, &tree, &mut dev, &mut |_| {}).unwrap();
     dev.finish().unwrap();
     out.to_path_buf()
 }

@@ -308,3 +308,42 @@ fn scale_200k_files_in_one_directory_use_htree() {
         }
     }
 }
+
+/// A directory with more than 65,000 subdirectories: with dir_nlink its
+/// link count is 1 ("many"), which e2fsck accepts and the kernel reads.
+#[test]
+#[ignore = "scale test: run by scripts/test.sh (CI)"]
+fn scale_dir_nlink_past_65000_subdirectories() {
+    let mut t = Tree::new(meta(0o755));
+    let top = add(&mut t, NodeId::ROOT, b"top", 0o755, dir());
+    for i in 0..65_010 {
+        add(&mut t, top, format!("d{i:05}").as_bytes(), 0o755, dir());
+    }
+    let dirp = tempfile::tempdir().unwrap();
+    let img = dirp.path().join("nlink.img");
+    write_image(&t, &ExtOptions::new(ExtKind::Ext4), &img);
+    fsck_clean(&img);
+    let Some(debugfs) = tool("debugfs") else {
+        return;
+    };
+    let stat = run_ok(Command::new(&debugfs).arg("-R").arg("stat /top").arg(&img));
+    assert!(
+        stat.contains("Links: 1 "),
+        "dir_nlink count expected:\n{}",
+        &stat[..stat.len().min(400)]
+    );
+    let sub = run_ok(
+        Command::new(&debugfs)
+            .arg("-R")
+            .arg("stat /top/d65009")
+            .arg(&img),
+    );
+    assert!(sub.contains("Links: 2 "), "a leaf directory has 2 links");
+    // Without dir_nlink the same tree is refused with a clear error.
+    let mut o = ExtOptions::new(ExtKind::Ext4);
+    o.features = o.features.apply(&["^dir_nlink".to_string()]).unwrap();
+    let mut tree = t.clone();
+    ext::prepare_tree(&mut tree).unwrap();
+    let err = ext::plan(&tree, &o).unwrap_err().to_string();
+    assert!(err.contains("dir_nlink"), "{err}");
+}
