@@ -7,7 +7,9 @@ The same arguments always give the same names, sizes and contents (a fixed
 PRNG), so benchmark runs on different machines compare like with like.
 Shape: a handful of top-level dirs (usr, etc, var, opt, lib...), deep and
 wide subtrees, mostly small files with a long tail of large ones (a
-log-normal spread like /usr), some empty files, and ~3% symlinks.
+log-normal spread like /usr), some empty files, and ~7% symlinks. Like a
+real /usr/share, a few directories are huge: one holds ~18,000 entries (as
+share/man/man1 does) and seven more hold 300-1,500 each.
 """
 import argparse
 import os
@@ -43,16 +45,29 @@ def main():
         dirs.append(d)
 
     n_files = a.entries - len(dirs)
-    n_links = n_files // 33
+    n_links = n_files // 14
     n_files -= n_links
     # Log-normal sizes, rescaled to the byte budget.
     raw = [0 if rng.random() < 0.04 else rng.lognormvariate(8.0, 2.0) for _ in range(n_files)]
     scale = a.mib * 1024 * 1024 / max(1.0, sum(raw))
     sizes = [int(s * scale) for s in raw]
     block = bytes(rng.getrandbits(8) for _ in range(1 << 20))
+    hot = []
+    for h in ["usr/bin", "usr/lib/x86_64-linux-gnu", "usr/share/man/man1",
+              "usr/share/man/man3", "usr/share/doc", "usr/include",
+              "usr/share/locale", "usr/share/zoneinfo/right"]:
+        d = os.path.join(a.out, h)
+        os.makedirs(d, exist_ok=True)
+        hot.append(d)
     files = []
     for i, size in enumerate(sizes):
-        d = dirs[int(rng.random() ** 1.5 * len(dirs))]
+        r = rng.random()
+        if r < 0.34:
+            d = hot[2]  # share/man/man1
+        elif r < 0.44:
+            d = hot[int(rng.random() * len(hot))]
+        else:
+            d = dirs[int(rng.random() ** 1.5 * len(dirs))]
         p = os.path.join(d, "f%06d.%s" % (i, rng.choice(["so", "txt", "py", "gz", "mo", "h", "png"])))
         with open(p, "wb") as f:
             off = (i * 7919) % len(block)
@@ -68,8 +83,9 @@ def main():
         target = os.path.relpath(files[rng.randrange(len(files))], d)
         os.symlink(target, os.path.join(d, "link%05d" % i))
     total = sum(sizes)
+    n_dirs_all = len(dirs) + len(hot)
     print("%s: %d entries (%d dirs, %d files, %d symlinks), %.1f MiB"
-          % (a.out, len(dirs) + n_files + n_links, len(dirs), n_files, n_links, total / 1048576))
+          % (a.out, n_dirs_all + n_files + n_links, n_dirs_all, n_files, n_links, total / 1048576))
 
 
 if __name__ == "__main__":
