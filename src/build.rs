@@ -859,37 +859,13 @@ fn build_disk(
     })
 }
 
-/// SHA-256 of a file. Holes (found with `SEEK_DATA`) are hashed as zeros
-/// from memory instead of being read, and data is read in large chunks.
+/// SHA-256 of a finished file. Holes (found with `SEEK_DATA`) are hashed as
+/// zeros from memory instead of being read.
 pub fn sha256_file(path: &Path) -> Result<String, IoError> {
-    use sha2::{Digest, Sha256};
-    use std::os::unix::fs::FileExt;
-    let f = std::fs::File::open(path).map_err(crate::io::host_err(path))?;
-    let len = f.metadata().map_err(crate::io::host_err(path))?.len();
-    let segments = crate::io::data_segments(path, len)?;
-    let mut h = Sha256::new();
-    let zeros = vec![0u8; crate::io::CHUNK];
-    let mut buf = vec![0u8; crate::io::CHUNK];
-    let mut pos = 0u64;
-    let feed_zeros = |h: &mut Sha256, mut n: u64| {
-        while n > 0 {
-            let k = n.min(zeros.len() as u64) as usize;
-            h.update(&zeros[..k]);
-            n -= k as u64;
-        }
-    };
-    for (start, end) in segments {
-        feed_zeros(&mut h, start - pos);
-        let mut off = start;
-        while off < end {
-            let k = (end - off).min(buf.len() as u64) as usize;
-            f.read_exact_at(&mut buf[..k], off)
-                .map_err(crate::io::host_err(path))?;
-            h.update(&buf[..k]);
-            off += k as u64;
-        }
-        pos = end;
-    }
-    feed_zeros(&mut h, len - pos);
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    let size = std::fs::metadata(path)
+        .map_err(crate::io::host_err(path))?
+        .len();
+    let hasher = FollowingHasher::new(path, size)?;
+    hasher.advance(size);
+    hasher.run()
 }
