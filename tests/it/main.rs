@@ -5,6 +5,7 @@ mod bad_input;
 mod common;
 mod determinism;
 mod disk;
+mod disk_examples;
 mod examples;
 mod ext;
 mod ext_readback;
