@@ -77,18 +77,20 @@ def _mode_value(m):
         m = "0" + m
     return m
 
-def _run_fstool(ctx, manifest, inputs, image, report, sha256, what):
+def _run_fstool(ctx, manifest, inputs, image, report, sha256, what, overlays = []):
     fstool = ctx.executable._fstool
     args = ctx.actions.args()
     args.add("build")
     args.add(manifest)
+    for o in overlays:
+        args.add("--overlay", o)
     args.add("-o", image)
     args.add("--report", report)
     args.add("--quiet")
     ctx.actions.run(
         executable = fstool,
         arguments = [args],
-        inputs = depset([manifest], transitive = [inputs]),
+        inputs = depset([manifest] + overlays, transitive = [inputs]),
         outputs = [image, report],
         mnemonic = "FsImage",
         progress_message = "fstool: building %s %s" % (what, image.short_path),
@@ -271,7 +273,8 @@ def _fs_image_impl(ctx):
     report = ctx.actions.declare_file(ctx.label.name + ".report.json")
     sha256 = ctx.actions.declare_file(image.basename + ".sha256")
     inputs_set = depset(inputs)
-    _run_fstool(ctx, manifest, inputs_set, image, report, sha256, fs_type)
+    overlays = [ctx.file.spec_file] if ctx.file.spec_file else []
+    _run_fstool(ctx, manifest, inputs_set, image, report, sha256, fs_type, overlays)
 
     return [
         DefaultInfo(
@@ -322,6 +325,10 @@ _fs_image = rule(
         "modes": attr.string_dict(doc = "Image path -> mode, e.g. {'/bin/app': '0755'}. Paths the rule does not create (implied parents, '/') are set too."),
         "owners": attr.string_dict(doc = "Image path -> 'UID:GID'."),
         "xattrs": attr.string_list_dict(doc = "Image path -> ['user.name=value', ...]."),
+        "spec_file": attr.label(
+            allow_single_file = [".toml", ".json"],
+            doc = "A checked-in TOML or JSON spec merged over the manifest the attributes make, by `fstool build --overlay`: tables merge, its values win, its arrays (`filesystem.entries`, `rules`) are appended. Paths in it resolve against the manifest's directory, like the manifest's own. Not carried into `disk_image` partitions (use `spec` there).",
+        ),
         "spec": attr.string(doc = "A JSON object (e.g. json.encode of a dict from a .bzl file) merged over the manifest the attributes make: top-level keys win, `filesystem` keys win, `filesystem.entries`/`rules` are appended."),
     }),
 )

@@ -44,6 +44,10 @@ enum Cmd {
     /// Build the image a TOML spec or JSON manifest describes (`-` reads stdin).
     Build {
         spec: PathBuf,
+        /// A TOML or JSON spec merged over SPEC (tables merge, arrays are
+        /// appended, other values replaced); may be given several times.
+        #[arg(long = "overlay", value_name = "FILE")]
+        overlays: Vec<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -104,8 +108,12 @@ fn describe(e: &anyhow::Error) -> String {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Build { spec: path, common } => {
-            let mut spec = spec::load(&path)?;
+        Cmd::Build {
+            spec: path,
+            overlays,
+            common,
+        } => {
+            let mut spec = spec::load_with_overlays(&path, &overlays)?;
             let base_dir = if path.as_os_str() == "-" {
                 std::env::current_dir()?
             } else {

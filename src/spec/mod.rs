@@ -186,6 +186,86 @@ fn describe_serde_error(path: &serde_path_to_error::Path, message: &str) -> (Key
     (key, message)
 }
 
+/// Reads a manifest and deep-merges overlay files (TOML or JSON) over it,
+/// in order: tables merge key by key, an overlay's scalar values win, and
+/// its arrays (`entries`, `rules`, `partitions`, ...) are appended. This is
+/// how a checked-in spec file extends the manifest a build rule writes.
+/// Errors in the merged result name the key path (without a line number).
+pub fn load_with_overlays(path: &Path, overlays: &[std::path::PathBuf]) -> Result<Spec, SpecError> {
+    if overlays.is_empty() {
+        return load(path);
+    }
+    let base_spec = load(path)?;
+    let mut merged = serde_json::to_value(&base_spec).map_err(|e| SpecError::Invalid {
+        file: path.display().to_string(),
+        line: None,
+        key: String::new(),
+        message: e.to_string(),
+    })?;
+    for o in overlays {
+        let text = std::fs::read_to_string(o).map_err(|source| SpecError::Read {
+            path: o.clone(),
+            source,
+        })?;
+        let name = o.display().to_string();
+        let syntax_error = |message: String, line: Option<usize>| SpecError::Invalid {
+            file: name.clone(),
+            line,
+            key: String::new(),
+            message,
+        };
+        let value: serde_json::Value = if name.ends_with(".json")
+            || text.trim_start().starts_with('{')
+        {
+            serde_json::from_str(&text).map_err(|e| syntax_error(e.to_string(), Some(e.line())))?
+        } else {
+            toml::from_str(&text).map_err(|e| syntax_error(e.message().to_string(), None))?
+        };
+        if !value.is_object() {
+            return Err(syntax_error(
+                "an overlay must be a table of manifest keys".into(),
+                None,
+            ));
+        }
+        merge_json(&mut merged, value);
+    }
+    let names: Vec<String> = std::iter::once(path.display().to_string())
+        .chain(overlays.iter().map(|o| o.display().to_string()))
+        .collect();
+    let text = serde_json::to_string_pretty(&merged).unwrap_or_default();
+    // Line numbers would point into the merged text, which nobody sees.
+    parse_str(&text, &format!("{} (merged)", names.join(" + "))).map_err(|e| match e {
+        SpecError::Invalid {
+            file, key, message, ..
+        } => SpecError::Invalid {
+            file,
+            line: None,
+            key,
+            message,
+        },
+        other => other,
+    })
+}
+
+/// Deep merge: objects key by key, arrays appended, anything else replaced.
+fn merge_json(base: &mut serde_json::Value, over: serde_json::Value) {
+    use serde_json::Value;
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge_json(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (Value::Array(b), Value::Array(o)) => b.extend(o),
+        (slot, v) => *slot = v,
+    }
+}
+
 /// Reads and parses a manifest file (`-` for stdin, which is parsed as JSON
 /// when it starts with `{` and as TOML otherwise).
 pub fn load(path: &Path) -> Result<Spec, SpecError> {

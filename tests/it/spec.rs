@@ -1411,3 +1411,64 @@ impl TapCreate for PathBuf {
         self
     }
 }
+
+#[test]
+fn overlays_merge_tables_append_arrays_and_name_bad_keys() {
+    let d = tempfile::tempdir().unwrap();
+    let base = d.path().join("base.json");
+    std::fs::write(
+        &base,
+        r#"{"version": 1, "filesystem": {"type": "ext2", "size": "4MiB", "label": "base",
+            "entries": [{"path": "/a", "type": "file", "contents": "a"}]}}"#,
+    )
+    .unwrap();
+    let over = d.path().join("over.toml");
+    std::fs::write(
+        &over,
+        "[filesystem]\nlabel = \"over\"\n[[filesystem.entries]]\npath = \"/b\"\ntype = \"dir\"\n",
+    )
+    .unwrap();
+    let s = spec::load_with_overlays(&base, std::slice::from_ref(&over)).unwrap();
+    let fs = s.filesystem.unwrap();
+    assert_eq!(
+        fs.label.as_deref(),
+        Some("over"),
+        "the overlay's value wins"
+    );
+    let paths: Vec<&str> = fs.entries.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["/a", "/b"], "arrays are appended");
+    // Through the CLI: the image holds both entries.
+    let img = d.path().join("o.img");
+    crate::common::run_ok(
+        crate::common::fstool()
+            .arg("build")
+            .arg(&base)
+            .arg("--overlay")
+            .arg(&over)
+            .arg("-o")
+            .arg(&img)
+            .arg("-q"),
+    );
+    let plain = d.path().join("p.img");
+    crate::common::run_ok(
+        crate::common::fstool()
+            .arg("build")
+            .arg(&base)
+            .arg("-o")
+            .arg(&plain)
+            .arg("-q"),
+    );
+    assert_ne!(
+        crate::common::sha256_file(&img),
+        crate::common::sha256_file(&plain)
+    );
+    // A bad key in the overlay is named by its path.
+    std::fs::write(&over, "[filesystem]\nlable = \"x\"\n").unwrap();
+    let err = spec::load_with_overlays(&base, &[over])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("filesystem.lable") && err.contains("unknown key"),
+        "{err}"
+    );
+}
