@@ -68,7 +68,10 @@ def main():
             d = hot[int(rng.random() * len(hot))]
         else:
             d = dirs[int(rng.random() ** 1.5 * len(dirs))]
-        p = os.path.join(d, "f%06d.%s" % (i, rng.choice(["so", "txt", "py", "gz", "mo", "h", "png"])))
+        # Real names are long (man pages, libraries, locales): most need
+        # VFAT long names, and many share a prefix.
+        p = os.path.join(d, "%s-%s-%d.%s" % (rng.choice(WORDS), rng.choice(WORDS), i,
+                                             rng.choice(["so.6", "txt", "py", "1.gz", "mo", "h", "png"])))
         with open(p, "wb") as f:
             off = (i * 7919) % len(block)
             left = size
