@@ -84,13 +84,18 @@ pub struct BuildOptions {
     pub base_dir: PathBuf,
     /// Show a progress bar (the CLI decides: a TTY, not `--quiet`).
     pub progress: bool,
+    /// Compute the image's SHA-256 (default). Hashing reads every byte of
+    /// the image, holes included: for a huge, mostly empty disk it costs far
+    /// more than writing it, so `--no-hash` can turn it off.
+    pub hash: bool,
 }
 
 /// The JSON report of a build (`--report`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub output: String,
-    pub sha256: String,
+    /// `None` when the build was asked not to hash (`--no-hash`).
+    pub sha256: Option<String>,
     pub size: u64,
     pub seed: String,
     pub source_date_epoch: i64,
@@ -559,10 +564,18 @@ fn open_output(
     }
 }
 
-fn finish_output(mut dev: Box<dyn BlockDevice>, out: AtomicOutput) -> Result<String, BuildError> {
+fn finish_output(
+    mut dev: Box<dyn BlockDevice>,
+    out: AtomicOutput,
+    hash: bool,
+) -> Result<Option<String>, BuildError> {
     dev.finish()?;
     drop(dev);
-    let sha256 = sha256_file(out.path())?;
+    let sha256 = if hash {
+        Some(sha256_file(out.path())?)
+    } else {
+        None
+    };
     out.commit()?;
     Ok(sha256)
 }
@@ -589,7 +602,7 @@ fn build_fs(
     let out = AtomicOutput::create(&opts.output)?;
     let mut dev = open_output(&out, size, format, None)?;
     let mut bar = crate::progress::Bar::new(opts.progress);
-    let (fs_report, sha256) = if format == ImageFormat::Raw {
+    let (fs_report, sha256) = if format == ImageFormat::Raw && opts.hash {
         // Hash on the second core while the writer works: the writer says
         // which prefix of the image is final, the hasher follows behind.
         let follower = FollowingHasher::new(out.path(), size)?;
@@ -614,13 +627,13 @@ fn build_fs(
         dev.finish()?;
         drop(dev);
         out.commit()?;
-        (fs_report, sha256)
+        (fs_report, Some(sha256))
     } else {
         let fs_report = planned.write(dev.as_mut(), 0, &mut |t| {
             bar.update(t.data_done, t.data_total)
         })?;
         timing.mark("write");
-        (fs_report, finish_output(dev, out)?)
+        (fs_report, finish_output(dev, out, opts.hash)?)
     };
     bar.finish();
     timing.mark("finish");
@@ -846,7 +859,7 @@ fn build_disk(
     }
     bar.finish();
     let table = part::probe(dev.as_mut())?.map(|t| t.to_json());
-    let sha256 = finish_output(dev, out)?;
+    let sha256 = finish_output(dev, out, opts.hash)?;
     Ok(Report {
         output: opts.output.display().to_string(),
         sha256,

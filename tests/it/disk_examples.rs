@@ -170,3 +170,64 @@ fn disks_are_deterministic_raw_and_qcow2() {
         assert!(out.contains("identical"), "{out}");
     }
 }
+
+/// A 64 GiB raw disk holding 100 MiB stays sparse (under 200 MiB of real
+/// space). With `--no-hash` the build skips reading the 64 GiB back; the
+/// report says the hash was not computed.
+#[test]
+fn big_sparse_disk_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for i in 0..10u64 {
+        std::fs::write(src.join(format!("blob{i}.bin")), pattern(10 << 20, i)).unwrap();
+    }
+    let spec = dir.path().join("big.toml");
+    std::fs::write(
+        &spec,
+        "version = 1\n[image]\npartition_table = \"gpt\"\nsize = \"64GiB\"\n\
+         [[partitions]]\ntype = \"linux\"\nsize = \"remaining\"\n\
+         [partitions.filesystem]\ntype = \"ext4\"\nsource = \"src\"\n",
+    )
+    .unwrap();
+    let img = dir.path().join("big.img");
+    let rep = dir.path().join("big.json");
+    let out = run_ok(
+        fstool()
+            .arg("build")
+            .arg(&spec)
+            .arg("-o")
+            .arg(&img)
+            .arg("--report")
+            .arg(&rep)
+            .arg("--no-hash"),
+    );
+    assert!(out.contains("not computed"), "{out}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&rep).unwrap()).unwrap();
+    assert!(r["sha256"].is_null());
+    assert_eq!(r["size"], 64u64 << 30);
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::metadata(&img).unwrap();
+    assert_eq!(md.len(), 64 << 30);
+    assert!(
+        md.blocks() * 512 < 200 << 20,
+        "takes {} bytes",
+        md.blocks() * 512
+    );
+    crate::disk::validators_clean(&img);
+    let fs = &r["filesystems"][0];
+    let off = fs["offset"].as_u64().unwrap();
+    if let Some(debugfs) = tool("debugfs") {
+        // debugfs reads the filesystem at its offset inside the disk.
+        let target = format!("{}?offset={off}", img.display());
+        let got = dir.path().join("got");
+        run_ok(
+            Command::new(debugfs)
+                .arg("-R")
+                .arg(format!("dump /blob7.bin {}", got.display()))
+                .arg(&target),
+        );
+        assert_eq!(std::fs::read(&got).unwrap(), pattern(10 << 20, 7));
+    }
+}
