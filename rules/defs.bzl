@@ -80,6 +80,11 @@ def _mode_value(m):
 def _run_fstool(ctx, manifest, inputs, image, report, sha256, what, overlays = []):
     fstool = ctx.executable._fstool
     args = ctx.actions.args()
+
+    # Arguments travel in a param file (`fstool @file`), so no command line
+    # grows with the tree; the tree itself is in the manifest file.
+    args.use_param_file("@%s", use_always = True)
+    args.set_param_file_format("multiline")
     args.add("build")
     args.add(manifest)
     for o in overlays:

@@ -87,7 +87,14 @@ enum Cmd {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let args = match expand_param_files(std::env::args_os()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("fstool: error: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     let result = run(cli);
     // Members of tar sources were extracted to a temporary directory.
     fstool::tree::resolve::release_extracted();
@@ -95,6 +102,31 @@ fn main() {
         eprintln!("fstool: error: {}", describe(&e));
         std::process::exit(1);
     }
+}
+
+/// Expands `@FILE` arguments (a build system's param file): each line of
+/// FILE is one argument. `@@x` stands for a literal `@x`.
+fn expand_param_files(
+    args: impl Iterator<Item = std::ffi::OsString>,
+) -> Result<Vec<std::ffi::OsString>> {
+    let mut out = Vec::new();
+    for (i, a) in args.enumerate() {
+        let text = a.to_string_lossy();
+        match text.strip_prefix('@') {
+            Some(rest) if i > 0 && rest.starts_with('@') => out.push(rest.into()),
+            Some(file) if i > 0 && !file.is_empty() => {
+                let body = std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read param file {file}"))?;
+                out.extend(
+                    body.lines()
+                        .filter(|l| !l.is_empty())
+                        .map(std::ffi::OsString::from),
+                );
+            }
+            _ => out.push(a),
+        }
+    }
+    Ok(out)
 }
 
 /// The error and its causes, each said once: many of our errors already

@@ -1472,3 +1472,37 @@ fn overlays_merge_tables_append_arrays_and_name_bad_keys() {
         "{err}"
     );
 }
+
+#[test]
+fn arguments_can_come_from_a_param_file() {
+    let d = tempfile::tempdir().unwrap();
+    let spec_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/minimal-ext2.json");
+    let direct = d.path().join("direct.img");
+    crate::common::run_ok(
+        crate::common::fstool()
+            .arg("build")
+            .arg(&spec_path)
+            .arg("-o")
+            .arg(&direct)
+            .arg("-q"),
+    );
+    let via = d.path().join("via.img");
+    let params = d.path().join("params");
+    std::fs::write(
+        &params,
+        format!(
+            "build\n{}\n-o\n{}\n-q\n",
+            spec_path.display(),
+            via.display()
+        ),
+    )
+    .unwrap();
+    crate::common::run_ok(crate::common::fstool().arg(format!("@{}", params.display())));
+    assert_eq!(
+        crate::common::sha256_file(&via),
+        crate::common::sha256_file(&direct)
+    );
+    let out = crate::common::run(crate::common::fstool().arg("@/nonexistent/params"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("param file"));
+}
