@@ -159,11 +159,6 @@ impl Report {
     }
 }
 
-/// `source_date_epoch` from the spec, else `$SOURCE_DATE_EPOCH`, else 0.
-pub fn epoch_of(spec: &Spec) -> Result<i64, BuildError> {
-    Ok(spec::epoch(spec)?)
-}
-
 fn size_of(key: &str, s: &Option<SizeSpec>) -> Result<Option<u64>, BuildError> {
     match s {
         None => Ok(None),
@@ -506,7 +501,7 @@ pub fn build(spec: &Spec, opts: &BuildOptions) -> Result<Report, BuildError> {
         ));
     }
     let seed = spec.seed.clone().unwrap_or_default();
-    let epoch = epoch_of(spec)?;
+    let epoch = spec::epoch(spec)?;
     let ctx = ResolveCtx {
         base_dir: opts.base_dir.clone(),
         epoch,
@@ -688,7 +683,6 @@ impl FollowingHasher {
         use std::sync::atomic::Ordering;
         let mut h = Sha256::new();
         let mut buf = vec![0u8; crate::io::CHUNK];
-        let zeros = vec![0u8; crate::io::CHUNK];
         let mut pos = 0u64;
         while pos < self.size {
             let w = self.watermark.load(Ordering::Acquire);
@@ -705,9 +699,8 @@ impl FollowingHasher {
             // memory instead of reading them.
             let data = crate::io::next_data(&self.file, pos).unwrap_or(w).min(w);
             if data > pos {
-                let k = (data - pos).min(zeros.len() as u64) as usize;
-                h.update(&zeros[..k]);
-                pos += k as u64;
+                crate::io::hash_zeros(&mut h, data - pos);
+                pos = data;
                 continue;
             }
             let k = (w - pos).min(buf.len() as u64) as usize;

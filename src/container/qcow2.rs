@@ -420,14 +420,7 @@ impl BlockDevice for Qcow2Writer {
         if self.finished {
             return Err(other(&self.path, "write to a finished qcow2 image"));
         }
-        let len = buf.len() as u64;
-        if offset.checked_add(len).is_none_or(|e| e > self.size) {
-            return Err(IoError::OutOfBounds {
-                offset,
-                len,
-                size: self.size,
-            });
-        }
+        crate::io::check_bounds(self.size, offset, buf.len())?;
         let cs = self.cluster_size();
         let mut done = 0usize;
         while done < buf.len() {
@@ -457,14 +450,7 @@ impl BlockDevice for Qcow2Writer {
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        let len = buf.len() as u64;
-        if offset.checked_add(len).is_none_or(|e| e > self.size) {
-            return Err(IoError::OutOfBounds {
-                offset,
-                len,
-                size: self.size,
-            });
-        }
+        crate::io::check_bounds(self.size, offset, buf.len())?;
         let cs = self.cluster_size();
         let mut done = 0usize;
         while done < buf.len() {

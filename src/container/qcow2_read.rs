@@ -207,14 +207,7 @@ impl BlockDevice for Qcow2Reader {
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        let len = buf.len() as u64;
-        if offset.checked_add(len).is_none_or(|e| e > self.size) {
-            return Err(IoError::OutOfBounds {
-                offset,
-                len,
-                size: self.size,
-            });
-        }
+        crate::io::check_bounds(self.size, offset, buf.len())?;
         let cs = 1u64 << self.cluster_bits;
         let mut done = 0usize;
         while done < buf.len() {

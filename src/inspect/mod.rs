@@ -28,17 +28,10 @@ impl BlockDevice for RawFile {
     }
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> crate::io::Result<()> {
         use std::os::unix::fs::FileExt;
-        match offset.checked_add(buf.len() as u64) {
-            Some(end) if end <= self.size => self
-                .file
-                .read_exact_at(buf, offset)
-                .map_err(host_err(&self.path)),
-            _ => Err(IoError::OutOfBounds {
-                offset,
-                len: buf.len() as u64,
-                size: self.size,
-            }),
-        }
+        crate::io::check_bounds(self.size, offset, buf.len())?;
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(host_err(&self.path))
     }
 }
 

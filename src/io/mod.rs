@@ -72,7 +72,8 @@ pub trait BlockDevice {
 /// disk speed, small enough that memory does not grow with file size.
 pub const CHUNK: usize = 1 << 20;
 
-fn check_bounds(size: u64, offset: u64, len: usize) -> Result<()> {
+/// Checks that `len` bytes at `offset` lie inside a device of `size` bytes.
+pub fn check_bounds(size: u64, offset: u64, len: usize) -> Result<()> {
     let len = len as u64;
     match offset.checked_add(len) {
         Some(end) if end <= size => Ok(()),
@@ -359,6 +360,18 @@ impl AtomicOutput {
             .persist(&self.target)
             .map_err(|e| host_err(&self.target)(e.error))?;
         Ok(())
+    }
+}
+
+/// Feeds `n` zero bytes to a SHA-256 (holes of sparse files and images hash
+/// as zeros without being read).
+pub fn hash_zeros(h: &mut sha2::Sha256, mut n: u64) {
+    use sha2::Digest;
+    let zeros = [0u8; 65536];
+    while n > 0 {
+        let k = n.min(zeros.len() as u64) as usize;
+        h.update(&zeros[..k]);
+        n -= k as u64;
     }
 }
 

@@ -56,13 +56,7 @@ pub struct Htree {
 
 /// Lays out the directory `id`. `lost_found` directories are padded to
 /// 16 KiB, as mke2fs does, so e2fsck can reconnect files without allocating.
-pub fn layout(
-    tree: &Tree,
-    id: NodeId,
-    _ino_of: &[u32],
-    opts: &ExtOptions,
-    lost_found: bool,
-) -> DirLayout {
+pub fn layout(tree: &Tree, id: NodeId, opts: &ExtOptions, lost_found: bool) -> DirLayout {
     let bs = opts.block_size as usize;
     let usable = bs - if opts.features.csum() { TAIL } else { 0 };
     let mut per_block = Vec::new();

@@ -172,7 +172,7 @@ pub fn plan(tree: &Tree, opts: &ExtOptions) -> Result<ExtPlan, ExtError> {
         match (opts.inodes, opts.size) {
             (InodePolicy::Fixed(n), _) => n,
             (InodePolicy::Ratio(r), _) => (blocks * bs / r.max(1)).max(max_ino as u64),
-            (InodePolicy::Auto, _) => auto_inodes(max_ino, opts),
+            (InodePolicy::Auto, _) => auto_inodes(max_ino),
         }
     };
     if let InodePolicy::Fixed(n) = opts.inodes {
@@ -261,7 +261,7 @@ fn validate_options(opts: &ExtOptions) -> Result<(), ExtError> {
     opts.features.validate()
 }
 
-fn auto_inodes(max_ino: u32, _opts: &ExtOptions) -> u64 {
+fn auto_inodes(max_ino: u32) -> u64 {
     // Room for the tree plus a little: 1/32 more, at least 32.
     let n = max_ino as u64;
     n + (n / 32).max(32)
@@ -328,15 +328,6 @@ enum LayoutFail {
     Inodes {
         available: u64,
     },
-}
-
-impl From<LayoutFail> for ExtError {
-    fn from(_: LayoutFail) -> Self {
-        ExtError::Option {
-            key: "size",
-            message: "layout failed".into(),
-        }
-    }
 }
 
 struct Laid {
@@ -408,7 +399,6 @@ struct Allocator {
     taken: Vec<(u64, u64)>,
     idx: usize,
     cursor: u64,
-    limit: u64,
 }
 
 impl Allocator {
@@ -492,7 +482,6 @@ fn try_layout(
         taken: sb_ranges.clone(),
         idx: 0,
         cursor: 0,
-        limit: blocks,
     };
     let mut groups = vec![
         GroupMeta {
@@ -549,7 +538,6 @@ fn try_layout(
         taken: taken.clone(),
         idx: 0,
         cursor: 0,
-        limit: blocks,
     };
     let mut runs: Vec<Vec<Run>> = Vec::with_capacity(needs.len() + 1);
     let mut xattr_blocks = Vec::with_capacity(needs.len());
@@ -606,8 +594,6 @@ fn try_layout(
         let reserved_extra = geo.reserved_blocks;
         return Err(LayoutFail::Needs(end.max(used_total) + reserved_extra));
     }
-    let _ = data.limit;
-    let _ = meta.limit;
     // Used ranges for bitmaps.
     let mut used = taken;
     for r in runs.iter().flatten() {
@@ -649,11 +635,9 @@ fn merge(v: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
 
 fn finish(laid: Laid, needs: Vec<Need>, ino_of: Vec<u32>, opts: &ExtOptions) -> ExtPlan {
     let mut geo = laid.geo;
-    let used_inodes = needs.last().map_or(0, |n| n.ino) as u64;
     geo.free_inodes = geo.inodes
         - (FIRST_INO as u64 - 1)
         - needs.iter().filter(|n| n.ino >= FIRST_INO).count() as u64;
-    let _ = used_inodes;
     let mut inodes = Vec::with_capacity(needs.len());
     for (((n, runs), map_blocks), xattr_block) in needs
         .into_iter()
@@ -758,7 +742,7 @@ fn inode_needs(tree: &Tree, opts: &ExtOptions) -> Result<(Vec<Need>, Vec<u32>, u
         let mut links_n = links[id.index()];
         let (data, data_blocks, dir) = match &node.kind {
             NodeKind::Dir { .. } => {
-                let layout = dir::layout(tree, id, &ino_of, opts, id == lost_found);
+                let layout = dir::layout(tree, id, opts, id == lost_found);
                 let nb = layout.blocks;
                 if links_n >= 65000 && features.dir_nlink() {
                     links_n = 1;

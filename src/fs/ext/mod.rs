@@ -68,8 +68,8 @@ pub struct ExtOptions {
     pub reserved_percent: f64,
     /// Every superblock time (`s_mkfs_time`, `s_wtime`, `s_lastcheck`).
     pub epoch: i64,
-    /// Directories with at least this many entries get an htree index.
-    /// Directories that fit one block never do.
+    /// Index directories that need more than one block with an htree (with
+    /// the dir_index feature); smaller ones stay linear, as mke2fs does.
     pub htree: bool,
 }
 

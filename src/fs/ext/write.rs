@@ -3,7 +3,7 @@
 
 use super::csum;
 use super::dir;
-use super::layout::{ExtPlan, InodePlan, InodeSource, Run, JOURNAL_INO, ROOT_INO};
+use super::layout::{ExtPlan, InodePlan, InodeSource, Run, ROOT_INO};
 use super::map;
 use super::ondisk::{self, ino, put16, put32, GroupCounts};
 use super::xattr;
@@ -363,14 +363,14 @@ fn write_file_data(
                 match hasher.as_mut() {
                     None => dev.copy_from(r.physical * bs, &mut f, path, start, n)?,
                     Some(h) => {
-                        hash_zeros(h, start - pos);
+                        crate::io::hash_zeros(h, start - pos);
                         copy_hashing(dev, r.physical * bs, &mut f, path, start, n, *len, h)?
                     }
                 }
                 pos = start + n;
             }
             if let Some(h) = hasher.as_mut() {
-                hash_zeros(h, *len - pos);
+                crate::io::hash_zeros(h, *len - pos);
             }
             check_len(&f, path, *len)?;
             if let (Some(h), Some(want)) = (hasher, sha256) {
@@ -385,15 +385,6 @@ fn write_file_data(
             }
             Ok(())
         }
-    }
-}
-
-fn hash_zeros(h: &mut Sha256, mut n: u64) {
-    let zeros = [0u8; 65536];
-    while n > 0 {
-        let k = n.min(zeros.len() as u64) as usize;
-        h.update(&zeros[..k]);
-        n -= k as u64;
     }
 }
 
@@ -653,6 +644,5 @@ fn write_group_metadata(
         let gdt_off = (geo.group_start(g) + 1) * bs;
         dev.write_at(gdt_off, &gdt)?;
     }
-    let _ = JOURNAL_INO;
     Ok(())
 }
