@@ -6,7 +6,7 @@
 //! never panics or unbounded allocation.
 
 use super::qcow2::MAGIC;
-use crate::io::{host_err, BlockDevice, IoError, Result};
+use crate::io::{host_err, IoError, ReadAt, Result};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -197,16 +197,12 @@ impl Qcow2Reader {
     }
 }
 
-impl BlockDevice for Qcow2Reader {
+impl ReadAt for Qcow2Reader {
     fn size(&self) -> u64 {
         self.size
     }
 
-    fn write_at(&mut self, _offset: u64, _buf: &[u8]) -> Result<()> {
-        Err(bad(&self.path, "qcow2 images are opened read-only".into()))
-    }
-
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         crate::io::check_bounds(self.size, offset, buf.len())?;
         let cs = 1u64 << self.cluster_bits;
         let mut done = 0usize;
@@ -240,6 +236,7 @@ impl BlockDevice for Qcow2Reader {
 mod tests {
     use super::super::qcow2::{Qcow2Options, Qcow2Writer};
     use super::*;
+    use crate::io::BlockDevice;
 
     #[test]
     fn reads_what_the_writer_wrote() {
@@ -254,7 +251,7 @@ mod tests {
         w.write_at(1000, &[5u8; 3000]).unwrap();
         w.write_at(size - 10, &[6u8; 10]).unwrap();
         w.finish().unwrap();
-        let mut r = Qcow2Reader::open(tmp.reopen().unwrap(), tmp.path()).unwrap();
+        let r = Qcow2Reader::open(tmp.reopen().unwrap(), tmp.path()).unwrap();
         assert_eq!(r.size(), size);
         let mut b = vec![1u8; 5000];
         r.read_at(0, &mut b).unwrap();
@@ -264,7 +261,6 @@ mod tests {
         let mut t = [0u8; 10];
         r.read_at(size - 10, &mut t).unwrap();
         assert_eq!(t, [6; 10]);
-        assert!(r.write_at(0, &[1]).is_err());
     }
 
     #[test]
@@ -294,7 +290,7 @@ mod tests {
                 .collect();
             w.write_at(500_000, &noise).unwrap();
             w.finish().unwrap();
-            let mut r = Qcow2Reader::open(tmp.reopen().unwrap(), tmp.path()).unwrap();
+            let r = Qcow2Reader::open(tmp.reopen().unwrap(), tmp.path()).unwrap();
             let mut b = vec![0u8; text.len()];
             r.read_at(3000, &mut b).unwrap();
             assert!(b == text, "cluster size {cs}");
@@ -326,7 +322,7 @@ mod tests {
             }
             let t = tempfile::NamedTempFile::new().unwrap();
             std::fs::write(t.path(), &img).unwrap();
-            if let Ok(mut r) = Qcow2Reader::open(t.reopen().unwrap(), t.path()) {
+            if let Ok(r) = Qcow2Reader::open(t.reopen().unwrap(), t.path()) {
                 let size = r.size().min(1 << 22);
                 let mut b = vec![0u8; 8192];
                 let mut off = 0;

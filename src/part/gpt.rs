@@ -6,7 +6,7 @@
 use super::mbr;
 use super::types::{self, PartType};
 use super::{DiskPlan, PartError, PartitionInfo, PartitionTableInfo};
-use crate::io::BlockDevice;
+use crate::io::{BlockDevice, ReadAt};
 use crate::spec::model::PartitionTable;
 use uuid::Uuid;
 
@@ -252,7 +252,7 @@ const MAX_ARRAY_BYTES: u64 = 1 << 20;
 /// Reads the header at `lba` (which must name itself) and its entry array,
 /// checking both CRCs. `Ok(None)` when the sector has no GPT signature.
 fn read_table(
-    dev: &mut dyn BlockDevice,
+    dev: &dyn ReadAt,
     ss: u32,
     lba: u64,
 ) -> Result<Option<(Header, Vec<PartitionInfo>)>, PartError> {
@@ -353,10 +353,7 @@ fn info(
 /// Reads the GPT assuming sector size `ss`, from the primary header at
 /// LBA 1. `Ok(None)` when LBA 1 holds no GPT signature at that sector size.
 /// A missing or different backup only adds a warning.
-pub(super) fn read(
-    dev: &mut dyn BlockDevice,
-    ss: u32,
-) -> Result<Option<PartitionTableInfo>, PartError> {
+pub(super) fn read(dev: &dyn ReadAt, ss: u32) -> Result<Option<PartitionTableInfo>, PartError> {
     let Some((h, partitions)) = read_table(dev, ss, 1)? else {
         return Ok(None);
     };
@@ -377,7 +374,7 @@ pub(super) fn read(
 /// Reads the backup GPT in the last sector, for when the primary is
 /// damaged. The result carries a warning saying so.
 pub(super) fn read_backup(
-    dev: &mut dyn BlockDevice,
+    dev: &dyn ReadAt,
     ss: u32,
 ) -> Result<Option<PartitionTableInfo>, PartError> {
     let last = (dev.size() / u64::from(ss)).saturating_sub(1);

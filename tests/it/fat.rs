@@ -918,7 +918,7 @@ fn probe_reads_back_identity_and_survives_garbage() {
         let plan = fat::plan(&tree, &opts(Some(t), Some(size))).unwrap();
         let mut dev = MemDevice::new(plan.size_bytes() as usize);
         let rep = fat::write(&plan, &tree, &mut dev).unwrap();
-        let info = fat::probe(&mut dev).expect("probe");
+        let info = fat::probe(&dev).expect("probe");
         assert_eq!(info.fat_type, t);
         assert_eq!(info.label.as_deref(), Some("FSTOOL"));
         assert_eq!(info.volume_id, Some(0x1234_abcd));
@@ -931,7 +931,7 @@ fn probe_reads_back_identity_and_survives_garbage() {
         for (i, &o) in orig.iter().enumerate() {
             for v in [0u8, 0xff, o ^ 0x80] {
                 dev.data[i] = v;
-                let _ = fat::probe(&mut dev);
+                let _ = fat::probe(&dev);
             }
             dev.data[i] = o;
         }
@@ -944,12 +944,12 @@ fn probe_reads_back_identity_and_survives_garbage() {
             }
             dev.data[510] = 0x55;
             dev.data[511] = 0xaa;
-            let _ = fat::probe(&mut dev);
+            let _ = fat::probe(&dev);
             dev.data[..512].copy_from_slice(&orig);
         }
     }
-    assert!(fat::probe(&mut MemDevice::new(100)).is_none());
-    assert!(fat::probe(&mut MemDevice::new(4096)).is_none());
+    assert!(fat::probe(&MemDevice::new(100)).is_none());
+    assert!(fat::probe(&MemDevice::new(4096)).is_none());
 }
 
 #[test]
@@ -1105,7 +1105,7 @@ fn reader_reads_mkfs_and_mtools_images() {
         run_ok(c.arg("::/"));
         reader_equal(&img, &b.tree);
         let f = std::fs::File::open(&img).unwrap();
-        let info = fat::probe(&mut fstool::io::MemDevice {
+        let info = fat::probe(&fstool::io::MemDevice {
             data: std::fs::read(&img).unwrap(),
         })
         .unwrap();
@@ -1146,7 +1146,7 @@ fn reader_survives_damage() {
                 let _ = e.to_string();
                 looped += 1;
             }
-            let _ = fat::probe(&mut dev);
+            let _ = fat::probe(&dev);
         }
         // Some damage must have been noticed (not all of it can be benign).
         assert!(looped > 0, "{t:?}: no damage detected");

@@ -1,7 +1,7 @@
 //! Reads the identifying fields of an ext superblock. Never panics on
 //! hostile bytes: every field is read with bounds checks.
 
-use crate::io::BlockDevice;
+use crate::io::ReadAt;
 use serde::Serialize;
 
 /// What `fstool info` shows of an ext filesystem.
@@ -24,7 +24,7 @@ fn u32_at(b: &[u8], o: usize) -> Option<u32> {
 }
 
 /// Probes `dev` for an ext superblock at byte 1024.
-pub fn probe(dev: &mut dyn BlockDevice) -> Option<ExtInfo> {
+pub fn probe(dev: &dyn ReadAt) -> Option<ExtInfo> {
     if dev.size() < 2048 {
         return None;
     }

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::geometry::FatType;
-use crate::io::BlockDevice;
+use crate::io::ReadAt;
 
 /// What `fstool info` shows about a FAT volume.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -53,7 +53,7 @@ fn label_text(raw: &[u8]) -> Option<String> {
 }
 
 /// Probes `dev` for a FAT volume.
-pub fn probe(dev: &mut dyn BlockDevice) -> Option<FatInfo> {
+pub fn probe(dev: &dyn ReadAt) -> Option<FatInfo> {
     if dev.size() < 512 {
         return None;
     }
