@@ -4,6 +4,7 @@
 //! part) → sink ([`io`]). See `ARCHITECTURE.md` in the repository.
 
 pub mod build;
+pub mod bytes;
 pub mod container;
 pub mod fs;
 pub mod inspect;

@@ -6,6 +6,7 @@
 //! never panics or unbounded allocation.
 
 use super::qcow2::MAGIC;
+use crate::bytes::{be_u32, be_u64};
 use crate::io::{host_err, IoError, ReadAt, Result};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -49,19 +50,6 @@ fn bad(path: &Path, msg: String) -> IoError {
     host_err(path)(std::io::Error::new(std::io::ErrorKind::InvalidData, msg))
 }
 
-fn be32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4)
-        .and_then(|s| s.try_into().ok())
-        .map(u32::from_be_bytes)
-        .unwrap_or(0)
-}
-fn be64(b: &[u8], at: usize) -> u64 {
-    b.get(at..at + 8)
-        .and_then(|s| s.try_into().ok())
-        .map(u64::from_be_bytes)
-        .unwrap_or(0)
-}
-
 impl Qcow2Reader {
     /// Opens `file`, checking the header and loading the L1 table.
     pub fn open(file: File, path: &Path) -> Result<Self> {
@@ -71,7 +59,7 @@ impl Qcow2Reader {
         if !is_qcow2(&h) {
             return Err(bad(path, "not a qcow2 image (bad magic)".into()));
         }
-        let version = be32(&h, 4);
+        let version = be_u32(&h, 4).unwrap_or(0);
         if version == 3 {
             file.read_exact_at(&mut h[72..], 72)
                 .map_err(host_err(path))?;
@@ -81,32 +69,32 @@ impl Qcow2Reader {
                 format!("qcow2 version {version} is not supported"),
             ));
         }
-        let cluster_bits = be32(&h, 20);
+        let cluster_bits = be_u32(&h, 20).unwrap_or(0);
         if !(9..=21).contains(&cluster_bits) {
             return Err(bad(
                 path,
                 format!("qcow2 cluster_bits {cluster_bits} is invalid"),
             ));
         }
-        if be64(&h, 8) != 0 {
+        if be_u64(&h, 8).unwrap_or(0) != 0 {
             return Err(bad(
                 path,
                 "qcow2 images with a backing file are not supported".into(),
             ));
         }
-        if be32(&h, 32) != 0 {
+        if be_u32(&h, 32).unwrap_or(0) != 0 {
             return Err(bad(path, "encrypted qcow2 images are not supported".into()));
         }
-        let incompatible = be64(&h, 72);
+        let incompatible = be_u64(&h, 72).unwrap_or(0);
         if incompatible & !KNOWN_INCOMPATIBLE != 0 {
             return Err(bad(
                 path,
                 format!("qcow2 incompatible features {incompatible:#x} are not supported"),
             ));
         }
-        let size = be64(&h, 24);
-        let l1_size = u64::from(be32(&h, 36));
-        let l1_offset = be64(&h, 40);
+        let size = be_u64(&h, 24).unwrap_or(0);
+        let l1_size = u64::from(be_u32(&h, 36).unwrap_or(0));
+        let l1_offset = be_u64(&h, 40).unwrap_or(0);
         let per_l2 = 1u64 << (cluster_bits - 3);
         let needed = size.div_ceil(1 << cluster_bits).div_ceil(per_l2);
         if l1_size < needed || l1_size * 8 > MAX_L1_BYTES {
@@ -118,7 +106,10 @@ impl Qcow2Reader {
         let mut raw = vec![0u8; (l1_size * 8) as usize];
         file.read_exact_at(&mut raw, l1_offset)
             .map_err(host_err(path))?;
-        let l1 = raw.chunks_exact(8).map(|c| be64(c, 0)).collect();
+        let l1 = raw
+            .chunks_exact(8)
+            .map(|c| be_u64(c, 0).unwrap_or(0))
+            .collect();
         Ok(Qcow2Reader {
             file,
             path: path.to_path_buf(),

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::geometry::FatType;
+use crate::bytes::{le_u16, le_u32};
 use crate::io::ReadAt;
 
 /// What `fstool info` shows about a FAT volume.
@@ -19,18 +20,6 @@ pub struct FatInfo {
     pub cluster_count: u32,
     pub fats: u32,
     pub total_bytes: u64,
-}
-
-fn u16_at(b: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_le_bytes([*b.get(o)?, *b.get(o + 1)?]))
-}
-fn u32_at(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes([
-        *b.get(o)?,
-        *b.get(o + 1)?,
-        *b.get(o + 2)?,
-        *b.get(o + 3)?,
-    ]))
 }
 
 fn label_text(raw: &[u8]) -> Option<String> {
@@ -62,7 +51,7 @@ pub fn probe(dev: &dyn ReadAt) -> Option<FatInfo> {
     if b.get(510..512)? != [0x55, 0xaa] || !(b[0] == 0xeb || b[0] == 0xe9) {
         return None;
     }
-    let bps = u32::from(u16_at(&b, 11)?);
+    let bps = u32::from(le_u16(&b, 11)?);
     if !matches!(bps, 512 | 1024 | 2048 | 4096) {
         return None;
     }
@@ -70,18 +59,18 @@ pub fn probe(dev: &dyn ReadAt) -> Option<FatInfo> {
     if spc == 0 || !spc.is_power_of_two() {
         return None;
     }
-    let reserved = u32::from(u16_at(&b, 14)?);
+    let reserved = u32::from(le_u16(&b, 14)?);
     let fats = u32::from(b[16]);
     if reserved == 0 || fats == 0 {
         return None;
     }
-    let root_entries = u32::from(u16_at(&b, 17)?);
-    let tot16 = u32::from(u16_at(&b, 19)?);
-    let total = if tot16 != 0 { tot16 } else { u32_at(&b, 32)? };
-    let fatsz16 = u32::from(u16_at(&b, 22)?);
+    let root_entries = u32::from(le_u16(&b, 17)?);
+    let tot16 = u32::from(le_u16(&b, 19)?);
+    let total = if tot16 != 0 { tot16 } else { le_u32(&b, 32)? };
+    let fatsz16 = u32::from(le_u16(&b, 22)?);
     let fat32_layout = fatsz16 == 0;
     let fatsz = if fat32_layout {
-        u32_at(&b, 36)?
+        le_u32(&b, 36)?
     } else {
         fatsz16
     };
@@ -100,7 +89,7 @@ pub fn probe(dev: &dyn ReadAt) -> Option<FatInfo> {
     }
     let ext = if fat32_layout { 64 } else { 36 };
     let (volume_id, mut label) = if matches!(b[ext + 2], 0x28 | 0x29) {
-        let id = u32_at(&b, ext + 3);
+        let id = le_u32(&b, ext + 3);
         let label = if b[ext + 2] == 0x29 {
             label_text(b.get(ext + 7..ext + 18)?)
         } else {
@@ -114,7 +103,7 @@ pub fn probe(dev: &dyn ReadAt) -> Option<FatInfo> {
     // The root directory's volume-label entry wins, as on Windows. Look at
     // its first 16 KiB at most.
     let root_off = if fat32_layout {
-        let root_clus = u32_at(&b, 44)?;
+        let root_clus = le_u32(&b, 44)?;
         let first_data = u64::from(meta);
         root_clus
             .checked_sub(2)

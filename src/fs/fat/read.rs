@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::geometry::FatType;
 use super::names;
+use crate::bytes::{le_u16, le_u32};
 use crate::io::{BlockDevice, IoError};
 
 /// Errors of the reader.
@@ -70,23 +71,11 @@ struct Volume {
     clusters: u32,
 }
 
-fn u16_at(b: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_le_bytes([*b.get(o)?, *b.get(o + 1)?]))
-}
-fn u32_at(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes([
-        *b.get(o)?,
-        *b.get(o + 1)?,
-        *b.get(o + 2)?,
-        *b.get(o + 3)?,
-    ]))
-}
-
 fn parse_volume(b: &[u8], dev_size: u64) -> Option<Volume> {
     if b.get(510..512)? != [0x55, 0xaa] {
         return None;
     }
-    let bps = u64::from(u16_at(b, 11)?);
+    let bps = u64::from(le_u16(b, 11)?);
     if !matches!(bps, 512 | 1024 | 2048 | 4096) {
         return None;
     }
@@ -94,20 +83,20 @@ fn parse_volume(b: &[u8], dev_size: u64) -> Option<Volume> {
     if spc == 0 || !spc.is_power_of_two() {
         return None;
     }
-    let reserved = u64::from(u16_at(b, 14)?);
+    let reserved = u64::from(le_u16(b, 14)?);
     let fats = u64::from(*b.get(16)?);
-    let root_entries = u64::from(u16_at(b, 17)?);
-    let tot16 = u64::from(u16_at(b, 19)?);
+    let root_entries = u64::from(le_u16(b, 17)?);
+    let tot16 = u64::from(le_u16(b, 19)?);
     let total = if tot16 != 0 {
         tot16
     } else {
-        u64::from(u32_at(b, 32)?)
+        u64::from(le_u32(b, 32)?)
     };
-    let fatsz16 = u64::from(u16_at(b, 22)?);
+    let fatsz16 = u64::from(le_u16(b, 22)?);
     let fatsz = if fatsz16 != 0 {
         fatsz16
     } else {
-        u64::from(u32_at(b, 36)?)
+        u64::from(le_u32(b, 36)?)
     };
     if reserved == 0 || fats == 0 || fatsz == 0 {
         return None;
@@ -130,7 +119,7 @@ fn parse_volume(b: &[u8], dev_size: u64) -> Option<Volume> {
         return None;
     }
     let root_cluster = if fat_type == FatType::Fat32 {
-        u32_at(b, 44)?
+        le_u32(b, 44)?
     } else {
         0
     };
@@ -268,15 +257,15 @@ impl<'a> FatReader<'a> {
         let o = (off - start) as usize;
         let v = match self.vol.fat_type {
             FatType::Fat12 => {
-                let w = u32::from(u16_at(fat, o).unwrap_or(0));
+                let w = u32::from(le_u16(fat, o).unwrap_or(0));
                 if n % 2 == 0 {
                     w & 0xfff
                 } else {
                     w >> 4
                 }
             }
-            FatType::Fat16 => u32::from(u16_at(fat, o).unwrap_or(0)),
-            FatType::Fat32 => u32_at(fat, o).unwrap_or(0) & 0x0fff_ffff,
+            FatType::Fat16 => u32::from(le_u16(fat, o).unwrap_or(0)),
+            FatType::Fat32 => le_u32(fat, o).unwrap_or(0) & 0x0fff_ffff,
         };
         Ok(v)
     }
