@@ -12,6 +12,7 @@ pub mod io;
 pub mod part;
 pub mod plan;
 pub mod progress;
+pub mod read;
 pub mod spec;
 pub mod tree;
 

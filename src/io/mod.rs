@@ -51,6 +51,24 @@ pub trait ReadAt {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()>;
 }
 
+impl<T: ReadAt + ?Sized> ReadAt for &T {
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        (**self).read_at(offset, buf)
+    }
+}
+
+impl<T: ReadAt + ?Sized> ReadAt for Box<T> {
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        (**self).read_at(offset, buf)
+    }
+}
+
 /// A byte-addressed output device. The device starts out all zeros; writers
 /// may therefore skip writing zeros (and sparse sinks keep them as holes).
 pub trait BlockDevice: ReadAt {
