@@ -178,7 +178,7 @@ mod tests {
         assert_eq!(&b[0x50..0x54], &[4, 0, 0, 0]);
         assert_eq!(Superblock::decode(&b), Some(sb.clone()));
         assert_eq!(sb.label(), "root");
-        assert!(Superblock::decode(&b[..100]).is_none());
+        assert!(Superblock::decode(&b[..0x52]).is_none());
     }
 
     #[test]
