@@ -163,7 +163,7 @@ mod tests {
         assert_eq!(Inode::decode(&raw).unwrap().rdev(), (8, 1));
         raw[0x28..0x2C].copy_from_slice(&0u32.to_le_bytes());
         // major 259, minor 65536 + 3.
-        let v: u32 = 3 | (259 << 8) | (0x100 << 12);
+        let v: u32 = 3 | (259 << 8) | (0x10000 << 12);
         raw[0x2C..0x30].copy_from_slice(&v.to_le_bytes());
         assert_eq!(Inode::decode(&raw).unwrap().rdev(), (259, 0x10003));
     }
