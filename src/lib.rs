@@ -13,5 +13,6 @@ pub mod plan;
 pub mod progress;
 pub mod spec;
 pub mod tree;
+pub mod verity;
 
 pub use build::{build, BuildError, BuildOptions, Report};
