@@ -196,12 +196,11 @@ fn hash_blocks(salt: &[u8], data: &[u8], bs: usize, out: &mut [u8]) {
     });
 }
 
-/// Builds the tree over the data that `read(offset, buf)` returns (offsets
-/// relative to the start of the data).
-pub fn build(
-    plan: &VerityPlan,
-    read: &mut dyn FnMut(u64, &mut [u8]) -> Result<(), crate::io::IoError>,
-) -> Result<Built, VerityError> {
+/// Reads `buf.len()` bytes of the data at an offset from its start.
+pub type ReadData<'a> = &'a mut dyn FnMut(u64, &mut [u8]) -> Result<(), crate::io::IoError>;
+
+/// Builds the tree over the data that `read(offset, buf)` returns.
+pub fn build(plan: &VerityPlan, read: ReadData) -> Result<Built, VerityError> {
     let dbs = plan.data_block_size as usize;
     let hbs = plan.hash_block_size as usize;
     let salt = &plan.opts.salt;
