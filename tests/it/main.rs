@@ -16,6 +16,7 @@ mod read_hostile;
 mod scale;
 mod spec;
 mod tar_input;
+mod verity;
 
 /// Whole-disk examples are checked by the disk tests' validators (a disk
 /// without a partition table has none to check).
