@@ -6,7 +6,8 @@
 //! never panics or unbounded allocation.
 
 use super::qcow2::MAGIC;
-use crate::io::{host_err, BlockDevice, IoError, Result};
+use crate::bytes::{be_u32, be_u64};
+use crate::io::{host_err, IoError, ReadAt, Result};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -49,19 +50,6 @@ fn bad(path: &Path, msg: String) -> IoError {
     host_err(path)(std::io::Error::new(std::io::ErrorKind::InvalidData, msg))
 }
 
-fn be32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4)
-        .and_then(|s| s.try_into().ok())
-        .map(u32::from_be_bytes)
-        .unwrap_or(0)
-}
-fn be64(b: &[u8], at: usize) -> u64 {
-    b.get(at..at + 8)
-        .and_then(|s| s.try_into().ok())
-        .map(u64::from_be_bytes)
-        .unwrap_or(0)
-}
-
 impl Qcow2Reader {
     /// Opens `file`, checking the header and loading the L1 table.
     pub fn open(file: File, path: &Path) -> Result<Self> {
@@ -71,7 +59,7 @@ impl Qcow2Reader {
         if !is_qcow2(&h) {
             return Err(bad(path, "not a qcow2 image (bad magic)".into()));
         }
-        let version = be32(&h, 4);
+        let version = be_u32(&h, 4).unwrap_or(0);
         if version == 3 {
             file.read_exact_at(&mut h[72..], 72)
                 .map_err(host_err(path))?;
@@ -81,32 +69,32 @@ impl Qcow2Reader {
                 format!("qcow2 version {version} is not supported"),
             ));
         }
-        let cluster_bits = be32(&h, 20);
+        let cluster_bits = be_u32(&h, 20).unwrap_or(0);
         if !(9..=21).contains(&cluster_bits) {
             return Err(bad(
                 path,
                 format!("qcow2 cluster_bits {cluster_bits} is invalid"),
             ));
         }
-        if be64(&h, 8) != 0 {
+        if be_u64(&h, 8).unwrap_or(0) != 0 {
             return Err(bad(
                 path,
                 "qcow2 images with a backing file are not supported".into(),
             ));
         }
-        if be32(&h, 32) != 0 {
+        if be_u32(&h, 32).unwrap_or(0) != 0 {
             return Err(bad(path, "encrypted qcow2 images are not supported".into()));
         }
-        let incompatible = be64(&h, 72);
+        let incompatible = be_u64(&h, 72).unwrap_or(0);
         if incompatible & !KNOWN_INCOMPATIBLE != 0 {
             return Err(bad(
                 path,
                 format!("qcow2 incompatible features {incompatible:#x} are not supported"),
             ));
         }
-        let size = be64(&h, 24);
-        let l1_size = u64::from(be32(&h, 36));
-        let l1_offset = be64(&h, 40);
+        let size = be_u64(&h, 24).unwrap_or(0);
+        let l1_size = u64::from(be_u32(&h, 36).unwrap_or(0));
+        let l1_offset = be_u64(&h, 40).unwrap_or(0);
         let per_l2 = 1u64 << (cluster_bits - 3);
         let needed = size.div_ceil(1 << cluster_bits).div_ceil(per_l2);
         if l1_size < needed || l1_size * 8 > MAX_L1_BYTES {
@@ -118,7 +106,10 @@ impl Qcow2Reader {
         let mut raw = vec![0u8; (l1_size * 8) as usize];
         file.read_exact_at(&mut raw, l1_offset)
             .map_err(host_err(path))?;
-        let l1 = raw.chunks_exact(8).map(|c| be64(c, 0)).collect();
+        let l1 = raw
+            .chunks_exact(8)
+            .map(|c| be_u64(c, 0).unwrap_or(0))
+            .collect();
         Ok(Qcow2Reader {
             file,
             path: path.to_path_buf(),
@@ -197,16 +188,12 @@ impl Qcow2Reader {
     }
 }
 
-impl BlockDevice for Qcow2Reader {
+impl ReadAt for Qcow2Reader {
     fn size(&self) -> u64 {
         self.size
     }
 
-    fn write_at(&mut self, _offset: u64, _buf: &[u8]) -> Result<()> {
-        Err(bad(&self.path, "qcow2 images are opened read-only".into()))
-    }
-
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         crate::io::check_bounds(self.size, offset, buf.len())?;
         let cs = 1u64 << self.cluster_bits;
         let mut done = 0usize;
@@ -240,6 +227,7 @@ impl BlockDevice for Qcow2Reader {
 mod tests {
     use super::super::qcow2::{Qcow2Options, Qcow2Writer};
     use super::*;
+    use crate::io::BlockDevice;
 
     #[test]
     fn reads_what_the_writer_wrote() {
@@ -254,7 +242,7 @@ mod tests {
         w.write_at(1000, &[5u8; 3000]).unwrap();
         w.write_at(size - 10, &[6u8; 10]).unwrap();
         w.finish().unwrap();
-        let mut r = Qcow2Reader::open(tmp.reopen().unwrap(), tmp.path()).unwrap();
+        let r = Qcow2Reader::open(tmp.reopen().unwrap(), tmp.path()).unwrap();
         assert_eq!(r.size(), size);
         let mut b = vec![1u8; 5000];
         r.read_at(0, &mut b).unwrap();
@@ -264,7 +252,6 @@ mod tests {
         let mut t = [0u8; 10];
         r.read_at(size - 10, &mut t).unwrap();
         assert_eq!(t, [6; 10]);
-        assert!(r.write_at(0, &[1]).is_err());
     }
 
     #[test]
@@ -294,7 +281,7 @@ mod tests {
                 .collect();
             w.write_at(500_000, &noise).unwrap();
             w.finish().unwrap();
-            let mut r = Qcow2Reader::open(tmp.reopen().unwrap(), tmp.path()).unwrap();
+            let r = Qcow2Reader::open(tmp.reopen().unwrap(), tmp.path()).unwrap();
             let mut b = vec![0u8; text.len()];
             r.read_at(3000, &mut b).unwrap();
             assert!(b == text, "cluster size {cs}");
@@ -326,7 +313,7 @@ mod tests {
             }
             let t = tempfile::NamedTempFile::new().unwrap();
             std::fs::write(t.path(), &img).unwrap();
-            if let Ok(mut r) = Qcow2Reader::open(t.reopen().unwrap(), t.path()) {
+            if let Ok(r) = Qcow2Reader::open(t.reopen().unwrap(), t.path()) {
                 let size = r.size().min(1 << 22);
                 let mut b = vec![0u8; 8192];
                 let mut off = 0;

@@ -6,6 +6,7 @@ mod common;
 mod determinism;
 mod disk;
 mod disk_examples;
+mod erofs;
 mod examples;
 mod ext;
 mod ext_readback;
