@@ -14,4 +14,5 @@ pub mod progress;
 pub mod spec;
 pub mod tree;
 
-pub use build::{build, BuildError, BuildOptions, Report};
+pub use build::{build, build_with, BuildError, BuildOptions, Report};
+pub use plan::image::{plan, plan_with, ImagePlan, PlanOptions, Planned};
