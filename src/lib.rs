@@ -15,5 +15,6 @@ pub mod progress;
 pub mod read;
 pub mod spec;
 pub mod tree;
+pub mod verity;
 
 pub use build::{build, BuildError, BuildOptions, Report};

@@ -1,4 +1,5 @@
 //! Filesystem writers and readers, one module per format.
 
+pub mod erofs;
 pub mod ext;
 pub mod fat;
