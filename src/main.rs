@@ -120,6 +120,19 @@ enum Cmd {
         #[arg(long, value_name = "OUT.tar")]
         tar: Option<PathBuf>,
     },
+    /// Compare two images layer by layer: container, partition table,
+    /// filesystem headers by field name, file tree. Exit 0 = same bytes,
+    /// 1 = different, 2 = error.
+    Diff {
+        a: PathBuf,
+        b: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Show at most this many findings (text output).
+        #[arg(long, default_value_t = 200)]
+        max: usize,
+    },
 }
 
 fn main() {
@@ -276,6 +289,26 @@ fn run(cli: Cli) -> Result<()> {
             };
             for w in &stats.warnings {
                 eprintln!("fstool: warning: {w}");
+            }
+            Ok(())
+        }
+        Cmd::Diff { a, b, json, max } => {
+            use fstool::inspect::diff;
+            let report = match diff::diff(&a, &b) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("fstool: error: {}", describe(&e.into()));
+                    std::process::exit(2);
+                }
+            };
+            let text = if json {
+                serde_json::to_string_pretty(&report)? + "\n"
+            } else {
+                diff::render_text(&report, max)
+            };
+            emit(text.as_bytes())?;
+            if !report.same {
+                std::process::exit(1);
             }
             Ok(())
         }

@@ -4,6 +4,7 @@
 
 #![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
+pub mod diff;
 pub mod extract;
 pub mod ls;
 pub mod volume;

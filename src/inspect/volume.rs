@@ -148,17 +148,24 @@ enum OpenError {
     Read(ReadError),
 }
 
-/// Tries each format; the first whose magic matches opens the volume.
 fn open_volume(dev: Window) -> Result<Box<dyn VolumeReader>, OpenError> {
+    match open_fs(dev) {
+        Ok(Some(r)) => Ok(r),
+        Ok(None) => Err(OpenError::Unknown),
+        Err(e) => Err(OpenError::Read(e)),
+    }
+}
+
+/// Opens the filesystem on `dev` with the first format whose magic
+/// matches; `Ok(None)` when none does.
+pub fn open_fs<'a, D: ReadAt + 'a>(
+    dev: D,
+) -> Result<Option<Box<dyn VolumeReader + 'a>>, ReadError> {
     if ext::probe::probe(&dev).is_some() {
-        return ext::read::ExtVolume::open(dev)
-            .map(|v| Box::new(v) as Box<dyn VolumeReader>)
-            .map_err(OpenError::Read);
+        return Ok(Some(Box::new(ext::read::ExtVolume::open(dev)?)));
     }
     if fat::probe(&dev).is_some() {
-        return fat::FatVolume::open(dev)
-            .map(|v| Box::new(v) as Box<dyn VolumeReader>)
-            .map_err(OpenError::Read);
+        return Ok(Some(Box::new(fat::FatVolume::open(dev)?)));
     }
-    Err(OpenError::Unknown)
+    Ok(None)
 }
