@@ -248,3 +248,157 @@ fn extract_never_writes_outside_the_destination() {
         assert!(!dir.path().join("payload").exists() && !dir.path().join("lash").exists());
     }
 }
+
+/// `fstool diff` with its exit code and stdout (JSON findings).
+fn diff(a: &Path, b: &Path) -> (i32, serde_json::Value) {
+    let out = run(fstool().arg("diff").arg(a).arg(b).arg("--json"));
+    let code = out.status.code().unwrap();
+    let v = if code == 2 {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    (code, v)
+}
+
+/// (layer, place, field) of each finding.
+fn fields(v: &serde_json::Value) -> Vec<(String, String, String)> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap().to_string();
+            (s("layer"), s("place"), s("field"))
+        })
+        .collect()
+}
+
+/// Two builds that differ only in `seed` differ exactly in the IDs (and
+/// the checksum covering them); the file trees are equal. One changed
+/// content byte, one changed mode, one added xattr, one renamed file and
+/// one flipped GPT attribute bit are each found, named and located.
+#[test]
+fn diff_names_and_locates_each_difference() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = source(dir.path());
+    let a = dir.path().join("a.img");
+    build_ok(&spec(dir.path(), "a.toml", "ext4", &src), &a, &[]);
+    assert_eq!(diff(&a, &a).0, 0);
+
+    let b = dir.path().join("b.img");
+    build_ok(
+        &spec(dir.path(), "a.toml", "ext4", &src),
+        &b,
+        &["--seed", "other"],
+    );
+    let (code, v) = diff(&a, &b);
+    assert_eq!(code, 1);
+    let got: Vec<String> = fields(&v).into_iter().map(|(_, _, f)| f).collect();
+    assert_eq!(
+        got,
+        [
+            "s_uuid",
+            "s_hash_seed",
+            "s_checksum (covers the fields above)"
+        ],
+        "{v:#}"
+    );
+
+    // One content byte, patched in place by offset.
+    let c = dir.path().join("c.img");
+    let mut bytes = std::fs::read(&a).unwrap();
+    let big = pattern(300_000, 7);
+    let at = bytes.windows(64).position(|w| w == &big[..64]).unwrap() + 123_457;
+    bytes[at] ^= 0x40;
+    std::fs::write(&c, &bytes).unwrap();
+    let (code, v) = diff(&a, &c);
+    assert_eq!(code, 1);
+    assert_eq!(
+        fields(&v),
+        [("tree".into(), "filesystem: /big".into(), "content".into())]
+    );
+    assert_eq!(v["findings"][0]["a"], "first difference at byte 123457");
+
+    // A mode, an xattr and a name, through the spec.
+    let variant = |name: &str, extra: &str| {
+        let p = dir.path().join(format!("{name}.toml"));
+        let text = std::fs::read_to_string(dir.path().join("a.toml")).unwrap();
+        std::fs::write(&p, format!("{text}{extra}")).unwrap();
+        let img = dir.path().join(format!("{name}.img"));
+        build_ok(&p, &img, &[]);
+        img
+    };
+    let m = variant(
+        "mode",
+        "rules = [{ glob = \"/empty\", type = \"file\", mode = \"0600\" }]\n",
+    );
+    let (_, v) = diff(&a, &m);
+    assert!(
+        fields(&v).contains(&("tree".into(), "filesystem: /empty".into(), "mode".into())),
+        "{v:#}"
+    );
+    assert_eq!(
+        fields(&v).iter().filter(|f| f.0 == "tree").count(),
+        1,
+        "{v:#}"
+    );
+    let x = variant(
+        "xattr",
+        "\n[[filesystem.entries]]\npath = \"/empty\"\ntype = \"file\"\ncontents = \"\"\noverride = true\nxattrs = { \"user.k\" = \"v\" }\n",
+    );
+    let (_, v) = diff(&a, &x);
+    let tree: Vec<_> = fields(&v).into_iter().filter(|f| f.0 == "tree").collect();
+    assert_eq!(
+        tree,
+        [("tree".into(), "filesystem: /empty".into(), "xattrs".into())],
+        "{v:#}"
+    );
+
+    let src2 = dir.path().join("src2");
+    std::fs::rename(&src, &src2).unwrap();
+    std::fs::rename(src2.join("empty"), src2.join("renamed")).unwrap();
+    let r = dir.path().join("r.img");
+    build_ok(&spec(dir.path(), "r.toml", "ext4", &src2), &r, &[]);
+    let (_, v) = diff(&a, &r);
+    let tree: Vec<_> = fields(&v).into_iter().filter(|f| f.0 == "tree").collect();
+    assert!(
+        tree.contains(&("tree".into(), "filesystem: /empty".into(), "removed".into())),
+        "{v:#}"
+    );
+    assert!(
+        tree.contains(&("tree".into(), "filesystem: /renamed".into(), "added".into())),
+        "{v:#}"
+    );
+
+    // A GPT attribute bit flipped (the GUID partition entry's bit 60,
+    // read-only), both CRCs fixed up as a tool would.
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let d1 = dir.path().join("d1.img");
+    build_ok(&ex.join("efi-disk.toml"), &d1, &[]);
+    let mut disk = std::fs::read(&d1).unwrap();
+    let entries = 1024usize; // LBA 2
+    let attr = entries + 48; // partition 1's Attributes
+    disk[attr + 7] ^= 0x10;
+    let crc = |b: &[u8]| crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(b);
+    let array_crc = crc(&disk[entries..entries + 128 * 128]);
+    disk[512 + 88..512 + 92].copy_from_slice(&array_crc.to_le_bytes());
+    disk[512 + 16..512 + 20].fill(0);
+    let hcrc = crc(&disk[512..512 + 92]);
+    disk[512 + 16..512 + 20].copy_from_slice(&hcrc.to_le_bytes());
+    let d2 = dir.path().join("d2.img");
+    std::fs::write(&d2, &disk).unwrap();
+    let (code, v) = diff(&d1, &d2);
+    assert_eq!(code, 1);
+    assert_eq!(
+        fields(&v),
+        [(
+            "partition-table".into(),
+            "partition 1".into(),
+            "attributes".into()
+        )],
+        "{v:#}"
+    );
+    assert_eq!(v["findings"][0]["b"], "0x1000000000000000");
+    assert_eq!(diff(&d1, &dir.path().join("missing")).0, 2);
+}
