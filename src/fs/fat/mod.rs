@@ -27,6 +27,7 @@
 //! requested width.
 
 pub mod boot;
+mod dirent;
 pub mod geometry;
 mod layout;
 pub mod names;
