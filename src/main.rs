@@ -101,6 +101,55 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// List files of an image's filesystem (IMAGE, or IMAGE:N for
+    /// partition N of a GPT/MBR disk; raw or qcow2).
+    Ls {
+        #[arg(value_name = "IMAGE[:PART]")]
+        image: String,
+        /// Directory or file to list (default: the root).
+        #[arg(default_value = "/")]
+        path: String,
+        /// List everything below PATH.
+        #[arg(short = 'R', long)]
+        recursive: bool,
+        /// Long format: mode, links, owner, size, mtime, link target.
+        #[arg(short = 'l', long)]
+        long: bool,
+        /// Print JSON (every metadata field) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a file of an image's filesystem to stdout.
+    Cat {
+        #[arg(value_name = "IMAGE[:PART]")]
+        image: String,
+        path: String,
+    },
+    /// Restore an image's filesystem into a directory (absent or empty),
+    /// or write it as a deterministic tar.
+    Extract {
+        #[arg(value_name = "IMAGE[:PART]")]
+        image: String,
+        /// Destination directory (not needed with --tar).
+        #[arg(value_name = "DEST_DIR", required_unless_present = "tar")]
+        dest: Option<PathBuf>,
+        /// Write a tar archive to this path instead.
+        #[arg(long, value_name = "OUT.tar")]
+        tar: Option<PathBuf>,
+    },
+    /// Compare two images layer by layer: container, partition table,
+    /// filesystem headers by field name, file tree. Exit 0 = same bytes,
+    /// 1 = different, 2 = error.
+    Diff {
+        a: PathBuf,
+        b: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Show at most this many findings (text output).
+        #[arg(long, default_value_t = 200)]
+        max: usize,
+    },
 }
 
 fn main() {
@@ -242,6 +291,65 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Cmd::Ls {
+            image,
+            path,
+            recursive,
+            long,
+            json,
+        } => {
+            use fstool::inspect::ls;
+            let r = fstool::inspect::volume::open(&image)?;
+            let items = ls::list(r.as_ref(), &image, &path, recursive)?;
+            let text = if json {
+                serde_json::to_string_pretty(&ls::render_json(&items))? + "\n"
+            } else {
+                ls::render_text(&items, long)
+            };
+            emit(text.as_bytes())
+        }
+        Cmd::Cat { image, path } => {
+            use std::io::Write;
+            let r = fstool::inspect::volume::open(&image)?;
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            fstool::inspect::ls::cat(r.as_ref(), &image, &path, &mut out)?;
+            out.flush().context("cannot write to stdout")?;
+            Ok(())
+        }
+        Cmd::Extract { image, dest, tar } => {
+            use fstool::inspect::extract;
+            let r = fstool::inspect::volume::open(&image)?;
+            let stats = match (&tar, &dest) {
+                (Some(t), None) => extract::to_tar(r.as_ref(), &image, t)?,
+                (None, Some(d)) => extract::to_dir(r.as_ref(), &image, d)?,
+                _ => anyhow::bail!("give either DEST_DIR or --tar OUT.tar, not both"),
+            };
+            for w in &stats.warnings {
+                eprintln!("fstool: warning: {w}");
+            }
+            Ok(())
+        }
+        Cmd::Diff { a, b, json, max } => {
+            use fstool::inspect::diff;
+            let report = match diff::diff(&a, &b) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("fstool: error: {}", describe(&e.into()));
+                    std::process::exit(2);
+                }
+            };
+            let text = if json {
+                serde_json::to_string_pretty(&report)? + "\n"
+            } else {
+                diff::render_text(&report, max)
+            };
+            emit(text.as_bytes())?;
+            if !report.same {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Cmd::Schema => {
             println!("{}", serde_json::to_string_pretty(&spec::schema())?);
             Ok(())
@@ -288,6 +396,18 @@ fn render_plan(p: &fstool::ImagePlan) -> String {
         );
     }
     s
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error.
+fn emit(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to stdout")
+        }
+        _ => Ok(()),
+    }
 }
 
 fn apply_common(spec: &mut Spec, c: &Common) {

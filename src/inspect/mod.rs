@@ -4,6 +4,11 @@
 
 #![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
+pub mod diff;
+pub mod extract;
+pub mod ls;
+pub mod volume;
+
 use crate::container::qcow2_read::{is_qcow2, Qcow2Reader};
 use crate::fs::{ext, fat};
 use crate::io::{host_err, IoError, ReadAt, ReadSlice};

@@ -459,6 +459,32 @@ pub fn next_data(f: &File, pos: u64) -> Option<u64> {
     u64::try_from(r).ok()
 }
 
+/// Creates a special file (fifo, socket, character or block device) at
+/// `path` with mknod(2); `mode` carries the type bits. Devices need root.
+pub fn mknod(path: &Path, mode: u32, major: u32, minor: u32) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "path contains a NUL byte")
+    })?;
+    let dev = libc::makedev(major, minor);
+    // SAFETY: `c` is a NUL-terminated string that lives until the call
+    // returns; mknod only reads it and touches no other memory of ours.
+    let r = unsafe { libc::mknod(c.as_ptr(), mode as libc::mode_t, dev) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// True when the process runs as root (it may then set owners and create
+/// device nodes).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions, cannot fail and touches no
+    // memory.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// The data segments `[start, end)` of a host file, found with
 /// `SEEK_DATA`/`SEEK_HOLE`; holes are left out. Filesystems without hole
 /// reporting give one segment covering the whole file.

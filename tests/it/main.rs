@@ -2,6 +2,7 @@
 //! real validators judge them.
 
 mod bad_input;
+mod cli_read;
 mod common;
 mod determinism;
 mod disk;

@@ -143,6 +143,7 @@ fn readers_survive_damaged_images() {
     ];
     let mut total = 0u64;
     let mut failed = 0u64;
+    let mut cli = 0u64;
     for &(name, fs, fat) in cases {
         let clean = image(fs, !fat, dir.path(), &src);
         let dev = MemDevice {
@@ -183,9 +184,34 @@ fn readers_survive_damaged_images() {
                 failed += 1;
             }
             total += 1;
+            // Every tenth variant also goes through `diff` against the
+            // clean image and a tar extraction: the CLI's paths.
+            if v % 10 == 0 {
+                let (ca, da) = (dir.path().join("clean.img"), dir.path().join("damaged.img"));
+                std::fs::write(&ca, &clean).unwrap();
+                std::fs::write(&da, &dev.data).unwrap();
+                let t = Instant::now();
+                let _ = fstool::inspect::diff::diff(&ca, &da);
+                if let Ok(r) = open(fat, &dev) {
+                    let _ = fstool::inspect::extract::to_tar(
+                        r.as_ref(),
+                        "damaged",
+                        &dir.path().join("out.tar"),
+                    );
+                }
+                let took = t.elapsed();
+                assert!(
+                    took < MAX_VARIANT_TIME,
+                    "{name} variant {v}: diff/tar {took:?}"
+                );
+                cli += 1;
+            }
         }
     }
-    eprintln!("{total} damaged variants read; {failed} gave an error, none panicked or hung");
+    eprintln!(
+        "{total} damaged variants read ({cli} also diffed and tarred); \
+         {failed} gave an error, none panicked or hung"
+    );
     // Damage that no reader notices at all would mean the test damages
     // nothing that matters.
     assert!(

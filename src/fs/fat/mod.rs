@@ -27,6 +27,7 @@
 //! requested width.
 
 pub mod boot;
+mod dirent;
 pub(crate) mod format;
 pub mod geometry;
 mod layout;
