@@ -4,7 +4,7 @@
 //! build report can come from the plan.
 
 use super::{gpt, mbr, types, DiskPlan, PartError, PartType};
-use crate::io::BlockDevice;
+use crate::io::ReadAt;
 use crate::spec::model::PartitionTable;
 use uuid::Uuid;
 
@@ -48,7 +48,7 @@ pub struct PartitionInfo {
 ///
 /// A FAT boot sector also ends in 0x55AA, so callers should probe for a
 /// filesystem at offset 0 before trusting an MBR answer.
-pub fn probe(dev: &mut dyn BlockDevice) -> Result<Option<PartitionTableInfo>, PartError> {
+pub fn probe(dev: &dyn ReadAt) -> Result<Option<PartitionTableInfo>, PartError> {
     if dev.size() < 512 {
         return Ok(None);
     }
