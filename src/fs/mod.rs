@@ -6,6 +6,9 @@
 //! The build pipeline only speaks these traits: adding a format is a new
 //! directory under `src/fs/` and one line in [`FORMATS`].
 
+// Not yet behind `Format`; its private modules' `pub` items are narrowed
+// when it is wired in.
+#[allow(unreachable_pub)]
 pub mod erofs;
 pub mod ext;
 pub mod fat;
