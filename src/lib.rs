@@ -1,7 +1,7 @@
 //! fstool: deterministic, hermetic builder of filesystem and disk images.
 //!
 //! The pipeline runs one way: [`spec`] → [`tree`] → plan → writers ([`fs`],
-//! part) → sink ([`io`]). See `ARCHITECTURE.md` in the repository.
+//! part) → sink ([`io`]). See `docs/ARCHITECTURE.md`.
 
 pub mod build;
 pub mod bytes;

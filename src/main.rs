@@ -162,8 +162,6 @@ fn main() {
     };
     let cli = Cli::parse_from(args);
     let result = run(cli);
-    // Members of tar sources were extracted to a temporary directory.
-    fstool::tree::resolve::release_extracted();
     if let Err(e) = result {
         eprintln!("fstool: error: {}", describe(&e));
         std::process::exit(1);

@@ -5,6 +5,9 @@
 //! for tests), and a window onto another device ([`Slice`], for partitions).
 //! The qcow2 container lives in `container::qcow2`.
 
+mod sys;
+pub use sys::{data_segments, is_root, mknod, next_data};
+
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -444,76 +447,6 @@ pub fn hash_zeros(h: &mut sha2::Sha256, mut n: u64) {
         h.update(&zeros[..k]);
         n -= k as u64;
     }
-}
-
-/// The first offset at or after `pos` that holds data (`SEEK_DATA`);
-/// `None` when the rest of the file is a hole or the filesystem cannot say.
-pub fn next_data(f: &File, pos: u64) -> Option<u64> {
-    use std::os::fd::AsRawFd;
-    let off = libc::off_t::try_from(pos).ok()?;
-    // SAFETY: the descriptor belongs to `f`, which outlives this call;
-    // lseek touches no memory of ours. Using it from several threads is
-    // fine for SEEK_DATA, which only reports and whose moved offset no one
-    // here relies on (all reads are positional).
-    let r = unsafe { libc::lseek(f.as_raw_fd(), off, libc::SEEK_DATA) };
-    u64::try_from(r).ok()
-}
-
-/// Creates a special file (fifo, socket, character or block device) at
-/// `path` with mknod(2); `mode` carries the type bits. Devices need root.
-pub fn mknod(path: &Path, mode: u32, major: u32, minor: u32) -> std::io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, "path contains a NUL byte")
-    })?;
-    let dev = libc::makedev(major, minor);
-    // SAFETY: `c` is a NUL-terminated string that lives until the call
-    // returns; mknod only reads it and touches no other memory of ours.
-    let r = unsafe { libc::mknod(c.as_ptr(), mode as libc::mode_t, dev) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-/// True when the process runs as root (it may then set owners and create
-/// device nodes).
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions, cannot fail and touches no
-    // memory.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// The data segments `[start, end)` of a host file, found with
-/// `SEEK_DATA`/`SEEK_HOLE`; holes are left out. Filesystems without hole
-/// reporting give one segment covering the whole file.
-pub fn data_segments(path: &Path, len: u64) -> Result<Vec<(u64, u64)>> {
-    use std::os::fd::AsRawFd;
-    let f = File::open(path).map_err(host_err(path))?;
-    let fd = f.as_raw_fd();
-    let seek = |off: u64, whence: libc::c_int| -> Option<u64> {
-        let off = libc::off_t::try_from(off).ok()?;
-        // SAFETY: `fd` is a valid open descriptor owned by `f`, which lives
-        // for this whole function; lseek reads no memory of ours and only
-        // moves that descriptor's offset.
-        let r = unsafe { libc::lseek(fd, off, whence) };
-        u64::try_from(r).ok()
-    };
-    let mut out = Vec::new();
-    let mut pos = 0u64;
-    while pos < len {
-        let Some(data) = seek(pos, libc::SEEK_DATA) else {
-            break; // ENXIO: no more data
-        };
-        if data >= len {
-            break;
-        }
-        let hole = seek(data, libc::SEEK_HOLE).unwrap_or(len).min(len);
-        out.push((data, hole));
-        pos = hole;
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! From the manifest model (`[image]`, `[[partitions]]`) to plan requests.
 //! Relative paths (`bootcode`) are resolved against the spec's directory.
 
-use super::{parse_attributes, DiskRequest, PartError, PartSize, PartitionRequest};
+use super::{parse_attributes, DiskRequest, PartError, PartSize, PartitionRequest, BOOTCODE_LEN};
 use crate::spec::model::{CountSpec, ImageSpec, PartitionSpec, SizeSpec};
 use crate::spec::values;
 use std::path::Path;
@@ -100,9 +100,27 @@ pub fn disk_request(
         })?);
     }
     if let Some(path) = &image.bootcode {
-        req.bootcode = Some(super::read_bootcode(&base_dir.join(path))?);
+        req.bootcode = Some(read_bootcode(&base_dir.join(path))?);
     }
     Ok(req)
+}
+
+/// Reads a bootcode file: its first 440 bytes (the spec asks for exactly
+/// that area; a longer file is a full MBR sector or a boot loader image).
+fn read_bootcode(path: &Path) -> Result<Vec<u8>, PartError> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|source| PartError::Bootcode {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut v = Vec::with_capacity(BOOTCODE_LEN);
+    f.take(BOOTCODE_LEN as u64)
+        .read_to_end(&mut v)
+        .map_err(|source| PartError::Bootcode {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(v)
 }
 
 #[cfg(test)]

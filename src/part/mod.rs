@@ -24,7 +24,7 @@ mod write;
 use crate::io::IoError;
 use crate::plan::ids;
 use crate::spec::model::PartitionTable;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use uuid::Uuid;
 
 pub use info::{probe, PartitionInfo, PartitionTableInfo};
@@ -225,24 +225,6 @@ impl DiskRequest {
             arch: "x86-64",
         }
     }
-}
-
-/// Reads a bootcode file: its first 440 bytes (the spec asks for exactly
-/// that area; a longer file is a full MBR sector or a boot loader image).
-pub fn read_bootcode(path: &Path) -> Result<Vec<u8>, PartError> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|source| PartError::Bootcode {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut v = Vec::with_capacity(BOOTCODE_LEN);
-    f.take(BOOTCODE_LEN as u64)
-        .read_to_end(&mut v)
-        .map_err(|source| PartError::Bootcode {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    Ok(v)
 }
 
 /// One partition as planned: everything the tables and the writers need.

@@ -10,6 +10,7 @@ use crate::part::{self, from_spec::SizeChoice, DiskPlan, PartSize};
 use crate::plan::size;
 use crate::spec::{self, values, FsSpec, ImageFormat, ImageSpec, KeyPath, PartitionTable, Spec};
 use crate::tree::resolve::{self, ResolveCtx};
+use crate::tree::store::SourceStore;
 use crate::tree::Tree;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -62,6 +63,8 @@ pub struct Planned {
     pub(crate) qcow2: Qcow2Options,
     pub(crate) disk: Option<DiskPlan>,
     pub(crate) contents: Vec<Content>,
+    /// Extracted sources the trees point into; removed with the plan.
+    _sources: SourceStore,
 }
 
 /// What goes where in the image.
@@ -181,6 +184,7 @@ pub fn plan_with(
         base_dir: opts.base_dir.clone(),
         epoch,
         policy: spec.time_policy,
+        sources: SourceStore::default(),
     };
     let root = KeyPath::default();
     let cx = (seed.as_str(), epoch, &ctx);
@@ -261,6 +265,7 @@ pub fn plan_with(
         qcow2,
         disk,
         contents,
+        _sources: ctx.sources,
     })
 }
 

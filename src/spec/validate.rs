@@ -9,7 +9,7 @@ use base64::Engine as _;
 
 /// Longest name component the filesystems we write can store (ext4 and
 /// FAT's long names both stop at 255).
-pub const NAME_MAX: usize = 255;
+pub(crate) const NAME_MAX: usize = 255;
 
 /// Permission bits of a mode: a number, or an octal string (`"0755"`,
 /// `"755"`, `"4755"`, `"0o755"`). File-type bits are not accepted: the type

@@ -13,6 +13,7 @@ pub mod devtable;
 pub mod glob;
 mod host;
 pub mod resolve;
+pub mod store;
 
 /// Index of a node in [`Tree::nodes`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

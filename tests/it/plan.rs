@@ -8,7 +8,7 @@ use fstool::fs::{
     Fit, Format, FsError, KeyProblem, Placement, VolumeContext, VolumeDescription, VolumeOptions,
     VolumePlan, VolumeStats,
 };
-use fstool::io::BlockDevice;
+use fstool::io::{BlockDevice, ReadAt};
 use fstool::progress::Tick;
 use fstool::spec::{FsSpec, KeyPath};
 use fstool::tree::{NodeId, NodeKind, Tree};
@@ -102,6 +102,31 @@ fn plan_states_what_build_writes() {
     }
     assert_eq!(pf[0]["type"], "fat32");
     assert_eq!(pf[1]["type"], "ext4");
+    // Each format reads back what it wrote, through the same trait.
+    let bytes = std::fs::read(&img).unwrap();
+    for (p, source) in pf.iter().zip(["esp", "rootfs"]) {
+        let (offset, size) = (p["offset"].as_u64().unwrap(), p["size"].as_u64().unwrap());
+        let mut dev = fstool::io::MemDevice::new(size as usize);
+        dev.write_at(0, &bytes[offset as usize..(offset + size) as usize])
+            .unwrap();
+        let format = fstool::fs::find(fstool::fs::FORMATS, p["type"].as_str().unwrap()).unwrap();
+        assert!(format.probe(&dev).is_some());
+        let vol = format.open(Box::new(dev)).unwrap();
+        let mut names: Vec<String> = vol
+            .read_dir(vol.root())
+            .unwrap()
+            .into_iter()
+            .map(|e| String::from_utf8(e.name).unwrap())
+            .filter(|n| !matches!(n.as_str(), "." | ".." | "lost+found"))
+            .collect();
+        names.sort();
+        let mut want: Vec<String> = std::fs::read_dir(example(source))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        want.sort();
+        assert_eq!(names, want, "{source}");
+    }
     // Planning writes nothing: no output, no temp files.
     let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(names.len(), 2);
@@ -216,7 +241,7 @@ impl Format for Dummy {
             label: fs.label.clone().unwrap_or_default(),
         }))
     }
-    fn probe(&self, dev: &mut dyn BlockDevice) -> Option<serde_json::Value> {
+    fn probe(&self, dev: &dyn ReadAt) -> Option<serde_json::Value> {
         let mut b = [0u8; 8];
         dev.read_at(0, &mut b).ok()?;
         (&b == MAGIC).then(|| serde_json::json!({ "fs_type": "dummy" }))

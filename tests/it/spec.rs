@@ -584,6 +584,7 @@ fn ctx(base: &Path, policy: spec::TimePolicy) -> ResolveCtx {
         base_dir: base.to_path_buf(),
         epoch: EPOCH,
         policy,
+        sources: Default::default(),
     }
 }
 

@@ -21,7 +21,7 @@ const TABLE: [u32; 256] = {
 };
 
 /// The kernel's `crc32c(seed, data)`: no pre- or post-inversion.
-pub fn crc32c(seed: u32, data: &[u8]) -> u32 {
+pub(super) fn crc32c(seed: u32, data: &[u8]) -> u32 {
     let mut c = seed;
     for &b in data {
         c = TABLE[((c ^ b as u32) & 0xFF) as usize] ^ (c >> 8);
@@ -31,13 +31,13 @@ pub fn crc32c(seed: u32, data: &[u8]) -> u32 {
 
 /// The filesystem's checksum seed: `crc32c(~0, uuid)`. (Without the
 /// csum_seed feature it is derived from the UUID, never stored.)
-pub fn fs_seed(uuid: &[u8; 16]) -> u32 {
+pub(super) fn fs_seed(uuid: &[u8; 16]) -> u32 {
     crc32c(!0, uuid)
 }
 
 /// Per-inode seed used by extent blocks, directory blocks and the inode
 /// itself: the fs seed continued over the inode number and generation.
-pub fn inode_seed(fs_seed: u32, ino: u32, generation: u32) -> u32 {
+pub(super) fn inode_seed(fs_seed: u32, ino: u32, generation: u32) -> u32 {
     crc32c(
         crc32c(fs_seed, &ino.to_le_bytes()),
         &generation.to_le_bytes(),
@@ -45,14 +45,14 @@ pub fn inode_seed(fs_seed: u32, ino: u32, generation: u32) -> u32 {
 }
 
 /// Superblock checksum: over the first 1020 bytes, seeded with `~0`.
-pub fn superblock(sb: &[u8; 1024]) -> u32 {
+pub(super) fn superblock(sb: &[u8; 1024]) -> u32 {
     crc32c(!0, &sb[..1020])
 }
 
 /// Group descriptor checksum: low 16 bits of the fs seed continued over the
 /// little-endian group number and the descriptor with its checksum field
 /// (offset 0x1E) zeroed.
-pub fn group_desc(fs_seed: u32, group: u32, desc: &[u8]) -> u16 {
+pub(super) fn group_desc(fs_seed: u32, group: u32, desc: &[u8]) -> u16 {
     let mut d = desc.to_vec();
     d[0x1E] = 0;
     d[0x1F] = 0;
@@ -63,7 +63,7 @@ pub fn group_desc(fs_seed: u32, group: u32, desc: &[u8]) -> u16 {
 /// Inode checksum: inode seed over the whole on-disk inode with both halves
 /// of the checksum (0x7C and 0x82) zeroed. Returns the full 32 bits; the
 /// caller splits them.
-pub fn inode(fs_seed: u32, ino: u32, generation: u32, raw: &[u8]) -> u32 {
+pub(super) fn inode(fs_seed: u32, ino: u32, generation: u32, raw: &[u8]) -> u32 {
     let mut d = raw.to_vec();
     d[0x7C] = 0;
     d[0x7D] = 0;
@@ -75,13 +75,13 @@ pub fn inode(fs_seed: u32, ino: u32, generation: u32, raw: &[u8]) -> u32 {
 }
 
 /// Bitmap checksum: the fs seed over the significant bytes of the bitmap.
-pub fn bitmap(fs_seed: u32, bits: &[u8]) -> u32 {
+pub(super) fn bitmap(fs_seed: u32, bits: &[u8]) -> u32 {
     crc32c(fs_seed, bits)
 }
 
 /// Extended-attribute block checksum: the fs seed over the little-endian
 /// 64-bit block number, then the block with its checksum (0x10) zeroed.
-pub fn xattr_block(fs_seed: u32, block: u64, data: &[u8]) -> u32 {
+pub(super) fn xattr_block(fs_seed: u32, block: u64, data: &[u8]) -> u32 {
     let mut d = data.to_vec();
     d[0x10..0x14].fill(0);
     crc32c(crc32c(fs_seed, &block.to_le_bytes()), &d)
@@ -90,7 +90,7 @@ pub fn xattr_block(fs_seed: u32, block: u64, data: &[u8]) -> u32 {
 /// htree node checksum: inode seed over the `count` used dx entries (from
 /// the start of the block through them), then the tail's reserved word,
 /// then four zero bytes standing in for the checksum itself.
-pub fn dx_node(
+pub(super) fn dx_node(
     inode_seed: u32,
     block: &[u8],
     count_offset: usize,

@@ -2,21 +2,21 @@
 
 use super::{ExtError, ExtKind};
 
-pub const COMPAT_HAS_JOURNAL: u32 = 0x4;
-pub const COMPAT_EXT_ATTR: u32 = 0x8;
-pub const COMPAT_DIR_INDEX: u32 = 0x20;
+pub(super) const COMPAT_HAS_JOURNAL: u32 = 0x4;
+pub(super) const COMPAT_EXT_ATTR: u32 = 0x8;
+pub(super) const COMPAT_DIR_INDEX: u32 = 0x20;
 
-pub const INCOMPAT_FILETYPE: u32 = 0x2;
-pub const INCOMPAT_EXTENTS: u32 = 0x40;
-pub const INCOMPAT_64BIT: u32 = 0x80;
-pub const INCOMPAT_FLEX_BG: u32 = 0x200;
+pub(super) const INCOMPAT_FILETYPE: u32 = 0x2;
+pub(super) const INCOMPAT_EXTENTS: u32 = 0x40;
+pub(super) const INCOMPAT_64BIT: u32 = 0x80;
+pub(super) const INCOMPAT_FLEX_BG: u32 = 0x200;
 
-pub const RO_SPARSE_SUPER: u32 = 0x1;
-pub const RO_LARGE_FILE: u32 = 0x2;
-pub const RO_HUGE_FILE: u32 = 0x8;
-pub const RO_DIR_NLINK: u32 = 0x20;
-pub const RO_EXTRA_ISIZE: u32 = 0x40;
-pub const RO_METADATA_CSUM: u32 = 0x400;
+pub(super) const RO_SPARSE_SUPER: u32 = 0x1;
+pub(super) const RO_LARGE_FILE: u32 = 0x2;
+pub(super) const RO_HUGE_FILE: u32 = 0x8;
+pub(super) const RO_DIR_NLINK: u32 = 0x20;
+pub(super) const RO_EXTRA_ISIZE: u32 = 0x40;
+pub(super) const RO_METADATA_CSUM: u32 = 0x400;
 
 /// (name, which word, bit). Only features this writer implements.
 const KNOWN: &[(&str, u8, u32)] = &[

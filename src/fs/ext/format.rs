@@ -7,9 +7,10 @@ use crate::fs::{
     VolumePlan, VolumeStats,
 };
 use crate::fs::{Fit, Format};
-use crate::io::BlockDevice;
+use crate::io::{BlockDevice, ReadAt};
 use crate::plan::ids;
 use crate::progress::Tick;
+use crate::read::{ReadError, VolumeReader};
 use crate::spec::{values, CountSpec, FsSpec, KeyPath};
 use crate::tree::Tree;
 
@@ -36,8 +37,12 @@ impl Format for Ext {
         Ok(Box::new(ExtVolumeOptions { o, default_inodes }))
     }
 
-    fn probe(&self, dev: &mut dyn BlockDevice) -> Option<serde_json::Value> {
+    fn probe(&self, dev: &dyn ReadAt) -> Option<serde_json::Value> {
         super::probe::probe(dev).and_then(|i| serde_json::to_value(i).ok())
+    }
+
+    fn open(&self, dev: Box<dyn ReadAt>) -> Result<Box<dyn VolumeReader>, ReadError> {
+        Ok(Box::new(super::read::ExtVolume::open(dev)?))
     }
 }
 
@@ -144,15 +149,15 @@ impl VolumeOptions for ExtVolumeOptions {
             o.inodes = InodePolicy::Ratio(16384);
         }
         let plan = super::plan(tree, &o).map_err(FsError::new)?;
-        Ok(Box::new(ExtVolume(plan)))
+        Ok(Box::new(ExtVolumePlan(plan)))
     }
 }
 
 /// A planned ext volume.
 #[derive(Debug)]
-struct ExtVolume(ExtPlan);
+struct ExtVolumePlan(ExtPlan);
 
-impl VolumePlan for ExtVolume {
+impl VolumePlan for ExtVolumePlan {
     fn size(&self) -> u64 {
         self.0.geo.bytes()
     }

@@ -6,7 +6,7 @@
 //! unsigned-hash flag, so names hash the same on every host.
 
 /// Hash of a name: (major hash with bit 0 clear, minor hash).
-pub fn half_md4(name: &[u8], seed: &[u8; 16]) -> (u32, u32) {
+pub(super) fn half_md4(name: &[u8], seed: &[u8; 16]) -> (u32, u32) {
     let mut buf = [0u32; 4];
     for (i, w) in buf.iter_mut().enumerate() {
         *w = u32::from_le_bytes([
@@ -109,12 +109,12 @@ fn transform(buf: &mut [u32; 4], x: &[u32; 8]) {
 }
 
 /// Index entries that fit in the root block.
-pub fn root_limit(block_size: usize, csum: bool) -> usize {
+pub(super) fn root_limit(block_size: usize, csum: bool) -> usize {
     (block_size - 32 - if csum { 8 } else { 0 }) / 8
 }
 
 /// Index entries that fit in an interior node.
-pub fn node_limit(block_size: usize, csum: bool) -> usize {
+pub(super) fn node_limit(block_size: usize, csum: bool) -> usize {
     (block_size - 8 - if csum { 8 } else { 0 }) / 8
 }
 

@@ -14,14 +14,14 @@ const EXT_MAGIC: u16 = 0xF30A;
 
 /// One leaf extent: logical start, length, physical start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Extent {
+pub(super) struct Extent {
     pub logical: u32,
     pub len: u16,
     pub physical: u64,
 }
 
 /// Splits runs into extents of at most 32768 blocks.
-pub fn extents(runs: &[Run]) -> Vec<Extent> {
+pub(super) fn extents(runs: &[Run]) -> Vec<Extent> {
     let mut out = Vec::new();
     for r in runs {
         let mut done = 0;
@@ -56,7 +56,7 @@ fn levels(n: usize, block_size: u32) -> Vec<usize> {
 }
 
 /// Extent-tree blocks needed to map `runs`.
-pub fn extent_tree_blocks(runs: &[Run], block_size: u32) -> u64 {
+pub(super) fn extent_tree_blocks(runs: &[Run], block_size: u32) -> u64 {
     levels(extents(runs).len(), block_size)
         .iter()
         .sum::<usize>() as u64
@@ -87,7 +87,7 @@ fn put_index(buf: &mut [u8], logical: u32, child: u64) {
 /// Builds the extent tree: returns the 60 bytes of `i_block` and the
 /// contents of each tree block (paired with its block number from `blocks`,
 /// consumed leaves first). `inode_seed` is `Some` with metadata_csum.
-pub fn build_extent_tree(
+pub(super) fn build_extent_tree(
     runs: &[Run],
     blocks: &[u64],
     block_size: u32,
@@ -140,7 +140,7 @@ pub fn build_extent_tree(
 }
 
 /// Largest file (in blocks) a block map can address.
-pub fn blockmap_max_blocks(block_size: u32) -> u64 {
+pub(super) fn blockmap_max_blocks(block_size: u32) -> u64 {
     let p = block_size as u64 / 4;
     12 + p + p * p + p * p * p
 }
@@ -202,14 +202,14 @@ fn indirect_nodes(runs: &[Run], block_size: u32) -> Vec<NodeKey> {
 }
 
 /// Indirect blocks needed to map `runs` (holes need none).
-pub fn blockmap_blocks(runs: &[Run], block_size: u32) -> u64 {
+pub(super) fn blockmap_blocks(runs: &[Run], block_size: u32) -> u64 {
     indirect_nodes(runs, block_size).len() as u64
 }
 
 /// Builds a block map: returns `i_block` (15 pointers) and the indirect
 /// blocks' contents, paired with block numbers taken from `blocks` in
 /// first-use order.
-pub fn build_blockmap(
+pub(super) fn build_blockmap(
     runs: &[Run],
     blocks: &[u64],
     block_size: u32,

@@ -6,10 +6,11 @@ use crate::fs::{
     reject_keys, Fit, Format, FsError, KeyProblem, Placement, VolumeContext, VolumeDescription,
     VolumeOptions, VolumePlan, VolumeStats,
 };
-use crate::io::BlockDevice;
+use crate::io::{BlockDevice, ReadAt};
 use crate::plan::ids;
 use crate::plan::size::Headroom;
 use crate::progress::Tick;
+use crate::read::{ReadError, VolumeReader};
 use crate::spec::{values, FsSpec, KeyPath};
 use crate::tree::{NodeKind, Tree};
 
@@ -78,8 +79,12 @@ impl Format for Fat {
         Ok(Box::new(FatVolumeOptions { o, headroom }))
     }
 
-    fn probe(&self, dev: &mut dyn BlockDevice) -> Option<serde_json::Value> {
+    fn probe(&self, dev: &dyn ReadAt) -> Option<serde_json::Value> {
         super::probe(dev).and_then(|i| serde_json::to_value(i).ok())
+    }
+
+    fn open(&self, dev: Box<dyn ReadAt>) -> Result<Box<dyn VolumeReader>, ReadError> {
+        Ok(Box::new(super::FatVolume::open(dev)?))
     }
 }
 
@@ -115,15 +120,15 @@ impl VolumeOptions for FatVolumeOptions {
         };
         o.hidden_sectors = hidden_sectors(placement);
         let plan = super::plan(tree, &o).map_err(FsError::new)?;
-        Ok(Box::new(FatVolume(plan)))
+        Ok(Box::new(FatVolumePlan(plan)))
     }
 }
 
 /// A planned FAT volume.
 #[derive(Debug)]
-struct FatVolume(FatPlan);
+struct FatVolumePlan(FatPlan);
 
-impl FatVolume {
+impl FatVolumePlan {
     /// What the writer reports, decided by the plan alone.
     fn report(&self) -> FatReport {
         let p = &self.0;
@@ -143,7 +148,7 @@ impl FatVolume {
     }
 }
 
-impl VolumePlan for FatVolume {
+impl VolumePlan for FatVolumePlan {
     fn size(&self) -> u64 {
         self.0.size_bytes()
     }

@@ -36,7 +36,6 @@ mod finish;
 mod rules;
 mod source;
 mod tar;
-pub use self::tar::release_extracted;
 use super::{FileData, Meta, Node, NodeId, NodeKind, Timestamp, Tree};
 use crate::spec::{FsSpec, TimePolicy};
 use std::collections::BTreeMap;
@@ -51,6 +50,9 @@ pub struct ResolveCtx {
     /// `source_date_epoch` in effect.
     pub epoch: i64,
     pub policy: TimePolicy,
+    /// Where tar members are extracted; the caller keeps it alive while it
+    /// writes the trees.
+    pub sources: crate::tree::store::SourceStore,
 }
 
 /// Why a tree could not be resolved. `path` fields holding a `String` are
@@ -175,6 +177,7 @@ struct Builder {
     inodes: Vec<Inode>,
     epoch: Timestamp,
     policy: TimePolicy,
+    sources: crate::tree::store::SourceStore,
 }
 
 const ROOT: usize = 0;
@@ -231,6 +234,7 @@ impl Builder {
             }],
             epoch,
             policy: ctx.policy,
+            sources: ctx.sources.clone(),
         }
     }
 

@@ -11,8 +11,8 @@
 //!
 //! Contents are never held in memory: regular members are streamed into a
 //! private temporary directory, one file per member named by its index in
-//! the archive, and enter the tree as host files. The directory lives until
-//! [`release_extracted`] (the CLI calls it when the build is over).
+//! the archive, and enter the tree as host files. The directory belongs to
+//! the build's [`crate::tree::store::SourceStore`] and goes with it.
 //! Children are sorted by name bytes like every other tree, so member order
 //! only matters for replacement and hard links (whose target must come
 //! first, as in any tar).
@@ -22,18 +22,6 @@ use crate::tree::{FileData, Meta, Timestamp};
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-
-/// Temporary directories holding extracted members, kept until released.
-static EXTRACTED: Mutex<Vec<tempfile::TempDir>> = Mutex::new(Vec::new());
-
-/// Deletes the directories extracted tar members were copied into. Call it
-/// once no tree resolved from a tar will be written any more.
-pub fn release_extracted() {
-    if let Ok(mut dirs) = EXTRACTED.lock() {
-        dirs.clear();
-    }
-}
 
 /// Whether `path` names a tar archive, by its extension.
 pub(super) fn is_tar(path: &Path) -> bool {
@@ -90,14 +78,10 @@ impl Builder {
         } else {
             Box::new(std::io::BufReader::new(file))
         };
-        let dir = tempfile::Builder::new()
-            .prefix("fstool-tar-")
-            .tempdir()
+        let dir_path = self
+            .sources
+            .new_dir()
             .map_err(unreadable(Path::new("temporary directory")))?;
-        let dir_path = dir.path().to_path_buf();
-        if let Ok(mut dirs) = EXTRACTED.lock() {
-            dirs.push(dir);
-        }
         let mut ar = tar::Archive::new(reader);
         let entries = ar.entries().map_err(unreadable(archive))?;
         for (index, entry) in entries.enumerate() {
