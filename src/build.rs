@@ -506,6 +506,7 @@ pub fn build(spec: &Spec, opts: &BuildOptions) -> Result<Report, BuildError> {
         base_dir: opts.base_dir.clone(),
         epoch,
         policy: spec.time_policy,
+        time_range: spec.time_range,
     };
     match (&spec.filesystem, &spec.image) {
         (Some(_), Some(_)) => Err(invalid(
@@ -603,6 +604,9 @@ fn build_fs(
         let follower = FollowingHasher::new(out.path(), size)?;
         let (written, hashed) = std::thread::scope(|s| {
             let hashing = s.spawn(|| follower.run());
+            // A panic in the writer must stop the hasher too, or the scope
+            // waits for it for ever.
+            let _stop = AbortOnUnwind(&follower);
             let written = planned.write(dev.as_mut(), 0, &mut |t| {
                 bar.update(t.data_done, t.data_total);
                 follower.advance(t.final_below);
@@ -642,6 +646,17 @@ fn build_fs(
         partition_table: None,
         filesystems: vec![fs_report],
     })
+}
+
+/// Aborts the hasher when dropped during a panic.
+struct AbortOnUnwind<'a>(&'a FollowingHasher);
+
+impl Drop for AbortOnUnwind<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.abort();
+        }
+    }
 }
 
 /// SHA-256 of an image that is still being written, computed by following

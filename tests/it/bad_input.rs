@@ -467,6 +467,7 @@ fn source_that_changes_size_during_the_build_is_an_error() {
             base_dir: dir.path().to_path_buf(),
             epoch: 0,
             policy: TimePolicy::Fixed,
+            time_range: Default::default(),
         };
         let planned = fstool::build::plan_fs(&fs, "filesystem", "", 0, 0, &ctx, None, 0).unwrap();
         let f = std::fs::OpenOptions::new()

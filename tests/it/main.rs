@@ -15,6 +15,7 @@ mod inspect;
 mod scale;
 mod spec;
 mod tar_input;
+mod times;
 
 /// Whole-disk examples are checked by the disk tests' validators (a disk
 /// without a partition table has none to check).

@@ -385,6 +385,7 @@ version = 1
 seed = "s"
 source_date_epoch = 1
 time_policy = "preserve"
+time_range = "clamp"
 
 [filesystem]
 type = "ext4"
@@ -579,6 +580,7 @@ fn ctx(base: &Path, policy: spec::TimePolicy) -> ResolveCtx {
         base_dir: base.to_path_buf(),
         epoch: EPOCH,
         policy,
+        time_range: Default::default(),
     }
 }
 

@@ -38,7 +38,7 @@ mod source;
 mod tar;
 pub use self::tar::release_extracted;
 use super::{FileData, Meta, Node, NodeId, NodeKind, Timestamp, Tree};
-use crate::spec::{FsSpec, TimePolicy};
+use crate::spec::{FsSpec, TimePolicy, TimeRange};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -51,6 +51,9 @@ pub struct ResolveCtx {
     /// `source_date_epoch` in effect.
     pub epoch: i64,
     pub policy: TimePolicy,
+    /// What the formats do with a time they cannot store (carried to
+    /// [`Tree::time_range`]).
+    pub time_range: TimeRange,
 }
 
 /// Why a tree could not be resolved. `path` fields holding a `String` are
@@ -410,5 +413,7 @@ pub fn resolve(fs: &FsSpec, ctx: &ResolveCtx) -> Result<Tree, TreeError> {
         b.apply_devtable(&file, &entries)?;
     }
     b.apply_rules(fs)?;
-    b.finish()
+    let mut tree = b.finish()?;
+    tree.time_range = ctx.time_range;
+    Ok(tree)
 }
