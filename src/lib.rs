@@ -15,5 +15,7 @@ pub mod progress;
 pub mod read;
 pub mod spec;
 pub mod tree;
+pub mod verity;
 
-pub use build::{build, BuildError, BuildOptions, Report};
+pub use build::{build, build_with, BuildError, BuildOptions, Report};
+pub use plan::image::{plan, plan_with, ImagePlan, PlanOptions, Planned};

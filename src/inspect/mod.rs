@@ -2,6 +2,8 @@
 //! partition table, and identifies the filesystem in each partition (or in
 //! the whole image). Hostile images give errors or "unknown", never panics.
 
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use crate::container::qcow2_read::{is_qcow2, Qcow2Reader};
 use crate::fs::{ext, fat};
 use crate::io::{host_err, IoError, ReadAt, ReadSlice};
@@ -38,7 +40,7 @@ pub fn open(path: &Path) -> Result<(Box<dyn ReadAt>, &'static str), IoError> {
     let size = file.metadata().map_err(host_err(path))?.len();
     let mut head = [0u8; 8];
     let n = file.read_at(&mut head, 0).map_err(host_err(path))?;
-    if is_qcow2(&head[..n]) {
+    if is_qcow2(head.get(..n).unwrap_or_default()) {
         Ok((Box::new(Qcow2Reader::open(file, path)?), "qcow2"))
     } else {
         Ok((

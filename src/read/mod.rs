@@ -19,7 +19,7 @@ pub mod walk;
 pub use crate::tree::Timestamp;
 pub(crate) use error::CorruptKind;
 pub use error::{Corrupt, ReadError};
-pub use walk::{copy_file, lookup, read_file, walk, WalkEntry, MAX_DEPTH};
+pub use walk::{copy_file, copy_range, lookup, read_file, walk, walk_from, WalkEntry, MAX_DEPTH};
 
 /// A node (inode) of a volume, as its reader numbers it: the inode number
 /// for ext, the byte offset of the directory entry for FAT.

@@ -12,10 +12,13 @@ mod ext;
 mod ext_readback;
 mod fat;
 mod inspect;
+mod plan;
+mod read_hostile;
 mod scale;
 mod spec;
 mod tar_input;
 mod times;
+mod verity;
 
 /// Whole-disk examples are checked by the disk tests' validators (a disk
 /// without a partition table has none to check).

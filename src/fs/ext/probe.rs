@@ -1,6 +1,8 @@
 //! Reads the identifying fields of an ext superblock. Never panics on
 //! hostile bytes: every field is read with bounds checks.
 
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use crate::bytes::le_u32;
 use crate::io::ReadAt;
 use serde::Serialize;
@@ -60,7 +62,7 @@ pub fn probe(dev: &dyn ReadAt) -> Option<ExtInfo> {
     let uuid: [u8; 16] = sb.get(0x68..0x78)?.try_into().ok()?;
     Some(ExtInfo {
         fs_type,
-        label: String::from_utf8_lossy(&label_raw[..end]).into_owned(),
+        label: String::from_utf8_lossy(label_raw.get(..end).unwrap_or_default()).into_owned(),
         uuid: uuid::Uuid::from_bytes(uuid).to_string(),
         block_size,
         blocks,

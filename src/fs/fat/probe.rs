@@ -2,6 +2,8 @@
 //! sector and the first sectors of the root directory; never panics on
 //! hostile bytes (every field is range-checked, every read bounded).
 
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use serde::Serialize;
 
 use super::boot::Bpb;
@@ -90,11 +92,12 @@ pub fn probe(dev: &dyn ReadAt) -> Option<FatInfo> {
             && dev.read_at(off, &mut buf).is_ok()
         {
             for e in buf.chunks_exact(32) {
-                if e[0] == 0 {
+                let (first, attr) = (e.first().copied(), e.get(11).copied());
+                if first == Some(0) {
                     break;
                 }
-                if e[0] != 0xe5 && e[11] & 0x3f == 0x08 {
-                    if let Some(l) = label_text(&e[..11]) {
+                if first != Some(0xe5) && attr.is_some_and(|a| a & 0x3f == 0x08) {
+                    if let Some(l) = e.get(..11).and_then(label_text) {
                         label = Some(l);
                     }
                     break;
@@ -111,6 +114,6 @@ pub fn probe(dev: &dyn ReadAt) -> Option<FatInfo> {
         cluster_bytes: spc.checked_mul(bps)?,
         cluster_count: clusters,
         fats,
-        total_bytes: u64::from(total) * u64::from(bps),
+        total_bytes: u64::from(total).saturating_mul(u64::from(bps)),
     })
 }

@@ -585,6 +585,8 @@ impl<D: ReadAt> VolumeReader for FatVolume<D> {
 }
 
 #[cfg(test)]
+// Tests index fixed buffers they built themselves.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 
