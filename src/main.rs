@@ -249,6 +249,7 @@ fn run(cli: Cli) -> Result<()> {
                 seed: None,
                 source_date_epoch: None,
                 time_policy,
+                time_range: Default::default(),
                 filesystem: Some(fs),
                 image: None,
                 partitions: vec![],

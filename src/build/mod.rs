@@ -106,6 +106,9 @@ pub fn build_with(
         let follower = output::FollowingHasher::new(out.path(), size)?;
         let (written, hashed) = std::thread::scope(|s| {
             let hashing = s.spawn(|| follower.run());
+            // A panic in the writer must stop the hasher too, or the scope
+            // waits for it for ever.
+            let _stop = output::AbortOnUnwind(&follower);
             let written = planned.write_to(dev.as_mut(), &mut |t| {
                 bar.update(t.data_done, t.data_total);
                 follower.advance(t.final_below);

@@ -133,6 +133,17 @@ impl FollowingHasher {
     }
 }
 
+/// Aborts the hasher when dropped during a panic.
+pub(super) struct AbortOnUnwind<'a>(pub(super) &'a FollowingHasher);
+
+impl Drop for AbortOnUnwind<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.abort();
+        }
+    }
+}
+
 /// SHA-256 of a finished file. Holes (found with `SEEK_DATA`) are hashed as
 /// zeros from memory instead of being read.
 pub fn sha256_file(path: &Path) -> Result<String, IoError> {

@@ -185,6 +185,7 @@ pub fn plan_with(
         epoch,
         policy: spec.time_policy,
         sources: SourceStore::default(),
+        time_range: spec.time_range,
     };
     let root = KeyPath::default();
     let cx = (seed.as_str(), epoch, &ctx);

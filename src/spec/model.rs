@@ -19,6 +19,9 @@ pub struct Spec {
     pub source_date_epoch: Option<i64>,
     #[serde(default)]
     pub time_policy: TimePolicy,
+    /// What a time outside the format's range becomes.
+    #[serde(default, skip_serializing_if = "TimeRange::is_error")]
+    pub time_range: TimeRange,
     /// A bare filesystem image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filesystem: Option<FsSpec>,
@@ -39,6 +42,22 @@ pub enum TimePolicy {
     Clamp,
     /// Source times are kept.
     Preserve,
+}
+
+/// A time the filesystem cannot store: an error (the default) or clamped
+/// to the nearest end of the format's range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeRange {
+    #[default]
+    Error,
+    Clamp,
+}
+
+impl TimeRange {
+    pub fn is_error(&self) -> bool {
+        *self == TimeRange::Error
+    }
 }
 
 /// A filesystem type name (`ext4`, `fat32`, ...). Which names exist is the

@@ -135,6 +135,7 @@ pub fn schema() -> Value {
             "seed": string("Every identifier derives from it."),
             "source_date_epoch": { "type": "integer" },
             "time_policy": { "enum": ["fixed", "clamp", "preserve"] },
+            "time_range": { "enum": ["error", "clamp"] },
             "filesystem": { "$ref": "#/$defs/filesystem" },
             "image": { "$ref": "#/$defs/image" },
             "partitions": { "type": "array", "items": { "$ref": "#/$defs/partition" } },

@@ -14,6 +14,7 @@ pub mod glob;
 mod host;
 pub mod resolve;
 pub mod store;
+pub mod time;
 
 /// Index of a node in [`Tree::nodes`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -151,11 +152,17 @@ impl Node {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tree {
     pub nodes: Vec<Node>,
+    /// What a format does with a time it cannot store (see [`time`]).
+    pub time_range: crate::spec::TimeRange,
+    /// The build's `source_date_epoch`: the time of nodes that have none
+    /// of their own (FAT, which cannot express 1970, lets it through).
+    pub epoch: i64,
 }
 
 impl Tree {
     /// A tree holding only a root directory with the given metadata.
     pub fn new(root_meta: Meta) -> Self {
+        let root_meta_epoch = root_meta.mtime.secs;
         Tree {
             nodes: vec![Node {
                 name: Vec::new(),
@@ -165,6 +172,8 @@ impl Tree {
                     children: Vec::new(),
                 },
             }],
+            time_range: Default::default(),
+            epoch: root_meta_epoch,
         }
     }
 

@@ -18,11 +18,13 @@ mod ext;
 mod ext_readback;
 mod fat;
 mod inspect;
+mod links;
 mod plan;
 mod read_hostile;
 mod scale;
 mod spec;
 mod tar_input;
+mod times;
 mod verity;
 
 /// Whole-disk examples are checked by the disk tests' validators (a disk

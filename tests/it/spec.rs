@@ -385,6 +385,7 @@ version = 1
 seed = "s"
 source_date_epoch = 1
 time_policy = "preserve"
+time_range = "clamp"
 
 [filesystem]
 type = "ext4"
@@ -585,6 +586,7 @@ fn ctx(base: &Path, policy: spec::TimePolicy) -> ResolveCtx {
         epoch: EPOCH,
         policy,
         sources: Default::default(),
+        time_range: Default::default(),
     }
 }
 

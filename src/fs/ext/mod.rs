@@ -125,6 +125,8 @@ pub enum ExtError {
         found: String,
     },
     #[error(transparent)]
+    Time(#[from] crate::tree::time::OutOfRange),
+    #[error(transparent)]
     Io(#[from] crate::io::IoError),
 }
 

@@ -19,11 +19,23 @@ pub fn hi32(v: u64) -> u32 {
 }
 
 /// A time as the 32-bit seconds field plus the `_extra` word (two epoch
-/// bits extending the range past 2038, and nanoseconds << 2).
+/// bits extending the range past 2038, and nanoseconds << 2). Exact for
+/// [`crate::tree::time::EXT_LARGE_INODE`] (the planner refuses or clamps
+/// anything else); wrapping arithmetic so no input can panic.
 pub fn encode_time(t: Timestamp) -> (u32, u32) {
     let lo = t.secs as i32;
-    let epoch = ((t.secs - lo as i64) >> 32) as u32 & 3;
-    (lo as u32, epoch | (t.nanos << 2))
+    let epoch = (t.secs.wrapping_sub(i64::from(lo)) >> 32) as u32 & 3;
+    (lo as u32, epoch | (t.nanos.min(999_999_999) << 2))
+}
+
+/// The inode time range for `inode_size`: the `_extra` words exist only in
+/// inodes larger than 128 bytes.
+pub fn inode_time_range(inode_size: u16) -> crate::tree::time::Range {
+    if inode_size > 128 {
+        crate::tree::time::EXT_LARGE_INODE
+    } else {
+        crate::tree::time::EXT_SMALL_INODE
+    }
 }
 
 /// Superblock fields (offsets within the 1024-byte superblock).
@@ -101,8 +113,13 @@ pub fn superblock(plan: &ExtPlan, group: u32, jnl_blocks: Option<[u32; 17]>) -> 
     put32(&mut b, sb::BLOCKS_PER_GROUP, g.blocks_per_group);
     put32(&mut b, sb::CLUSTERS_PER_GROUP, g.blocks_per_group);
     put32(&mut b, sb::INODES_PER_GROUP, g.inodes_per_group);
-    let (t, _) = encode_time(Timestamp::from_secs(o.epoch));
-    let t_hi = (o.epoch >> 32) as u8;
+    // The planner refused an epoch outside the superblock's range unless
+    // the spec asked to clamp.
+    let epoch = crate::tree::time::EXT_SUPERBLOCK
+        .clamp(Timestamp::from_secs(o.epoch))
+        .secs;
+    let t = epoch as u32;
+    let t_hi = (epoch >> 32) as u8;
     put32(&mut b, sb::WTIME, t);
     b[sb::WTIME_HI] = t_hi;
     put32(&mut b, sb::LASTCHECK, t);

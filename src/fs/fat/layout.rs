@@ -275,6 +275,14 @@ fn auto_size(choices: &Choices, needs: &Needs, headroom: u64) -> Result<Geometry
 /// Plans a FAT volume for `tree`. Pure: no I/O.
 pub fn plan(tree: &Tree, opts: &FatOptions) -> Result<FatPlan, FatError> {
     let label = validate_options(opts)?;
+    // FAT stores mtime, crtime and the access date. The build's epoch (1970
+    // by default) is FAT's earliest date, as every FAT tool stores it.
+    let fields = crate::tree::time::Fields {
+        atime: true,
+        ctime: false,
+        crtime: true,
+    };
+    crate::tree::time::FAT.check_tree(tree, tree.time_range, fields, Some(tree.epoch))?;
     let order = tree.preorder();
 
     // Unsupported entries, in sorted pre-order so the error names the first.

@@ -162,6 +162,8 @@ pub enum FatError {
     },
     #[error(transparent)]
     Io(#[from] IoError),
+    #[error(transparent)]
+    Time(#[from] crate::tree::time::OutOfRange),
 }
 
 /// `XXXX-XXXX`, high word first, as DOS and Linux print volume IDs.

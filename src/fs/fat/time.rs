@@ -4,9 +4,11 @@
 //!
 //! Rounding: the time field has 2-second resolution and is truncated (an odd
 //! second is rounded down). The create-time "tenth" byte carries the dropped
-//! second and the hundredths (0..=199, in units of 10 ms). Dates before
-//! 1980-01-01 00:00:00 are clamped to it, dates after 2107-12-31 23:59:58 to
-//! that; FAT cannot express anything outside this range.
+//! second and the hundredths (0..=199, in units of 10 ms). FAT cannot
+//! express anything outside 1980-01-01 00:00:00 to 2107-12-31 23:59:58:
+//! the planner refuses such times (except the build's epoch, stored as
+//! 1980-01-01) unless the spec says `time_range = "clamp"`, and this
+//! encoder clamps them.
 
 use crate::tree::Timestamp;
 
@@ -22,23 +24,9 @@ pub struct FatTime {
 }
 
 /// 1980-01-01T00:00:00Z.
-const FAT_MIN_SECS: i64 = 315_532_800;
+const FAT_MIN_SECS: i64 = crate::tree::time::FAT.min.secs;
 /// 2107-12-31T23:59:59Z.
-const FAT_MAX_SECS: i64 = 4_354_819_199;
-
-/// Civil date from days since 1970-01-01 (proleptic Gregorian).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
+const FAT_MAX_SECS: i64 = crate::tree::time::FAT.max.secs;
 
 impl FatTime {
     /// Converts a UTC timestamp, clamping to FAT's range.
@@ -52,7 +40,7 @@ impl FatTime {
         };
         let days = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
+        let (y, m, d) = crate::tree::time::civil_from_days(days);
         // In range by the clamp above: 0 <= y - 1980 <= 127.
         let year = u16::try_from(y - 1980).unwrap_or(0);
         let date = (year << 9) | ((m as u16) << 5) | d as u16;

@@ -85,6 +85,10 @@ impl Builder {
                 kind,
             });
         }
-        Ok(Tree { nodes })
+        Ok(Tree {
+            nodes,
+            time_range: Default::default(),
+            epoch: self.epoch.secs,
+        })
     }
 }

@@ -37,7 +37,7 @@ mod rules;
 mod source;
 mod tar;
 use super::{FileData, Meta, Node, NodeId, NodeKind, Timestamp, Tree};
-use crate::spec::{FsSpec, TimePolicy};
+use crate::spec::{FsSpec, TimePolicy, TimeRange};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -53,6 +53,9 @@ pub struct ResolveCtx {
     /// Where tar members are extracted; the caller keeps it alive while it
     /// writes the trees.
     pub sources: crate::tree::store::SourceStore,
+    /// What the formats do with a time they cannot store (carried to
+    /// [`Tree::time_range`]).
+    pub time_range: TimeRange,
 }
 
 /// Why a tree could not be resolved. `path` fields holding a `String` are
@@ -414,5 +417,7 @@ pub fn resolve(fs: &FsSpec, ctx: &ResolveCtx) -> Result<Tree, TreeError> {
         b.apply_devtable(&file, &entries)?;
     }
     b.apply_rules(fs)?;
-    b.finish()
+    let mut tree = b.finish()?;
+    tree.time_range = ctx.time_range;
+    Ok(tree)
 }

@@ -102,6 +102,7 @@ impl Builder {
         let raw = entry.path_bytes().into_owned();
         let comps = member_components(archive, &raw)?;
         let path = image_path(&comps);
+        let pax_time = pax_mtime(entry).map_err(unreadable(archive))?;
         let header = entry.header();
         let invalid = |key: &'static str, message: String| TreeError::Invalid {
             path: format!("{}:{path}", archive.display()),
@@ -122,9 +123,14 @@ impl Builder {
             .map_err(|_| invalid("uid", "does not fit in 32 bits".into()))?;
         let gid = u32::try_from(header.gid().map_err(unreadable(archive))?)
             .map_err(|_| invalid("gid", "does not fit in 32 bits".into()))?;
-        let mtime = header.mtime().map_err(unreadable(archive))?;
-        let mtime = i64::try_from(mtime).unwrap_or(i64::MAX);
-        let time = self.host_time(Timestamp::from_secs(mtime));
+        let mtime = match pax_time {
+            Some(t) => t,
+            None => Timestamp::from_secs(
+                header_mtime(header)
+                    .ok_or_else(|| invalid("mtime", "not a valid tar time field".into()))?,
+            ),
+        };
+        let time = self.host_time(mtime);
         let mode = u16::try_from(mode).unwrap_or(0o7777);
         let meta = Meta::new(mode, uid, gid, time);
 
@@ -227,5 +233,112 @@ impl Builder {
         let name = comps.last().copied().unwrap_or_default();
         self.link(parent, name, ino, is_dir, Origin::Source);
         Ok(())
+    }
+}
+
+/// A header's `mtime` field: octal, or GNU base-256 (first byte 0x80 for a
+/// positive number, 0xFF for a negative one in two's complement), which GNU
+/// tar writes for times before 1970 or past 2242. The `tar` crate reads
+/// base-256 as unsigned, so a negative time would come out huge.
+fn header_mtime(header: &tar::Header) -> Option<i64> {
+    let raw = &header.as_old().mtime;
+    let first = *raw.first()?;
+    if first & 0x80 == 0 {
+        return i64::try_from(header.mtime().ok()?).ok();
+    }
+    // 96-bit two's complement; the marker bit is part of a negative
+    // number's sign extension.
+    let mut v: i128 = if first == 0xFF { -1 } else { 0 };
+    for (i, &b) in raw.iter().enumerate() {
+        let b = if i == 0 && first != 0xFF { b & 0x7F } else { b };
+        v = v.checked_mul(256)?.checked_add(i128::from(b))?;
+    }
+    i64::try_from(v).ok()
+}
+
+/// A pax `mtime` record (decimal seconds with an optional fraction, may be
+/// negative), which overrides the header's whole-second field.
+fn pax_mtime<R: Read>(entry: &mut tar::Entry<'_, R>) -> std::io::Result<Option<Timestamp>> {
+    let Some(exts) = entry.pax_extensions()? else {
+        return Ok(None);
+    };
+    let mut found = None;
+    for ext in exts {
+        let ext = ext?;
+        if ext.key() == Ok("mtime") {
+            found = ext.value().ok().and_then(parse_pax_time);
+        }
+    }
+    Ok(found)
+}
+
+/// `[-]SECONDS[.FRACTION]` as a timestamp (the fraction truncated to
+/// nanoseconds; a negative time's fraction counts back from the second).
+fn parse_pax_time(v: &str) -> Option<Timestamp> {
+    let (neg, v) = match v.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, v),
+    };
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let secs: i64 = int.parse().ok()?;
+    let mut nanos = 0u32;
+    for (i, b) in frac.bytes().take(9).enumerate() {
+        nanos += u32::from(b - b'0') * 10u32.pow(8 - i as u32);
+    }
+    if !neg {
+        return Some(Timestamp { secs, nanos });
+    }
+    if nanos == 0 {
+        return Some(Timestamp::from_secs(-secs));
+    }
+    Some(Timestamp {
+        secs: (-secs).checked_sub(1)?,
+        nanos: 1_000_000_000 - nanos,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pax_times_parse_with_fractions_and_signs() {
+        let t = |secs, nanos| Some(Timestamp { secs, nanos });
+        assert_eq!(
+            parse_pax_time("1700000000.123456789"),
+            t(1_700_000_000, 123_456_789)
+        );
+        assert_eq!(parse_pax_time("1.5"), t(1, 500_000_000));
+        assert_eq!(parse_pax_time("-1.5"), t(-2, 500_000_000));
+        assert_eq!(parse_pax_time("-315619200"), t(-315_619_200, 0));
+        assert_eq!(parse_pax_time("9000000000"), t(9_000_000_000, 0));
+        assert_eq!(parse_pax_time("1.1234567891"), t(1, 123_456_789));
+        for bad in ["", "-", "x", "1.x", ".5", "99999999999999999999"] {
+            assert_eq!(parse_pax_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn base256_header_times_keep_their_sign() {
+        let mut h = tar::Header::new_gnu();
+        let set = |h: &mut tar::Header, bytes: [u8; 12]| h.as_old_mut().mtime = bytes;
+        let mut neg = [0xFFu8; 12];
+        // -315619200 in 96-bit two's complement.
+        neg[8..].copy_from_slice(&(-315_619_200i32).to_be_bytes());
+        set(&mut h, neg);
+        assert_eq!(header_mtime(&h), Some(-315_619_200));
+        let mut pos = [0u8; 12];
+        pos[0] = 0x80;
+        pos[4..].copy_from_slice(&9_000_000_000u64.to_be_bytes());
+        set(&mut h, pos);
+        assert_eq!(header_mtime(&h), Some(9_000_000_000));
+        h.set_mtime(1_700_000_000);
+        assert_eq!(header_mtime(&h), Some(1_700_000_000));
     }
 }

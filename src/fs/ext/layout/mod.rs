@@ -15,7 +15,7 @@ use super::dir;
 use super::features::Features;
 use super::{ExtError, ExtOptions, Headroom, InodePolicy};
 use crate::plan::size::human;
-use crate::tree::{NodeId, Tree};
+use crate::tree::{time, NodeId, Tree};
 use serde::Serialize;
 
 mod alloc;
@@ -165,6 +165,7 @@ struct Need {
 /// Plans the image.
 pub fn plan(tree: &Tree, opts: &ExtOptions) -> Result<ExtPlan, ExtError> {
     validate_options(opts)?;
+    check_times(tree, opts)?;
     let features = opts.features;
     let (needs, ino_of, max_ino) = inode_needs(tree, opts)?;
     let data_total: u64 = needs
@@ -265,6 +266,31 @@ fn validate_options(opts: &ExtOptions) -> Result<(), ExtError> {
         return bad("label", format!("{:?} is longer than 16 bytes", opts.label));
     }
     opts.features.validate()
+}
+
+/// The superblock's epoch and every inode time must fit the format unless
+/// the spec asked to clamp; the writer clamps with the same ranges. The
+/// epoch goes first: the root carries it too, and the key is the better
+/// name for the problem.
+fn check_times(tree: &Tree, opts: &ExtOptions) -> Result<(), ExtError> {
+    let fields = time::Fields {
+        atime: true,
+        ctime: true,
+        crtime: opts.inode_size > 128,
+    };
+    time::EXT_SUPERBLOCK.check(
+        crate::tree::Timestamp::from_secs(opts.epoch),
+        tree.time_range,
+        &|| "source_date_epoch".to_string(),
+        "time",
+    )?;
+    super::ondisk::inode_time_range(opts.inode_size).check_tree(
+        tree,
+        tree.time_range,
+        fields,
+        None,
+    )?;
+    Ok(())
 }
 
 fn auto_inodes(max_ino: u32) -> u64 {

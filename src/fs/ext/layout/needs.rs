@@ -81,6 +81,14 @@ pub(super) fn inode_needs(
             )? == xattr::Placement::Block
         };
         let mut links_n = links[id.index()];
+        // ext4's EXT4_LINK_MAX: i_links_count is 16 bits, and the kernel
+        // refuses a 65,001st name; a wrapped count reads as a deleted inode.
+        if links_n > 65_000 && !node.is_dir() {
+            return Err(ExtError::Entry {
+                path: path(),
+                message: format!("has {links_n} names; ext allows at most 65000 per file"),
+            });
+        }
         let (data, data_blocks, dir) = match &node.kind {
             NodeKind::Dir { .. } => {
                 let layout = dir::layout(tree, id, opts, id == lost_found);

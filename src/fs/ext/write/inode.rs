@@ -42,7 +42,10 @@ pub(super) fn fill_inode(
     put16(raw, ino::GID_HIGH, (gid >> 16) as u16);
     put32(raw, ino::SIZE_LO, size as u32);
     put32(raw, ino::SIZE_HIGH, (size >> 32) as u32);
-    let [at, ct, mt, crt] = times.map(ondisk::encode_time);
+    // Out-of-range times were refused by the planner unless clamping was
+    // asked for.
+    let range = ondisk::inode_time_range(plan.geo.inode_size);
+    let [at, ct, mt, crt] = times.map(|t| ondisk::encode_time(range.clamp(t)));
     put32(raw, ino::ATIME, at.0);
     put32(raw, ino::CTIME, ct.0);
     put32(raw, ino::MTIME, mt.0);
