@@ -17,6 +17,7 @@ pub mod inode;
 pub mod layout;
 mod pack;
 pub mod probe;
+pub mod read;
 pub mod superblock;
 mod write;
 pub mod xattr;
