@@ -670,3 +670,25 @@ fn hostile_images_never_panic() {
     assert!(opened > 500, "most sealed images open: {opened}");
     assert!(failed > 100, "corruption is noticed: {failed}");
 }
+
+#[test]
+fn pinned_hashes() {
+    let d = tempfile::tempdir().unwrap();
+    let t = rich_tree(d.path());
+    let img = tmp_img(d.path(), "pinned.erofs");
+    write_image(&t, &opts(), &img);
+    insta::assert_snapshot!("erofs_rich_sha256", sha256_file(&img));
+    let o = fstool::verity::VerityOptions::from_seed("pinned", 0);
+    let built = crate::verity::hash_file(&img, &o);
+    insta::assert_snapshot!("erofs_rich_verity_roothash", hex(&built.root_hash));
+    let deduped = tmp_img(d.path(), "pinned-dedupe.erofs");
+    write_image(
+        &t,
+        &ErofsOptions {
+            dedupe: true,
+            ..opts()
+        },
+        &deduped,
+    );
+    insta::assert_snapshot!("erofs_rich_dedupe_sha256", sha256_file(&deduped));
+}
