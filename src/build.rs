@@ -1,6 +1,7 @@
 //! The build pipeline: spec → tree → plan → writers → sink, and the report.
 
 use crate::container::qcow2::{Qcow2Options, Qcow2Writer};
+use crate::fs::erofs;
 use crate::fs::ext::{self, ExtKind, ExtOptions, Headroom, InodePolicy};
 use crate::fs::fat;
 use crate::io::{AtomicOutput, BlockDevice, IoError, Slice, SparseFile};
@@ -34,6 +35,18 @@ pub enum BuildError {
         context: String,
         #[source]
         source: fat::FatError,
+    },
+    #[error("{context}: {source}")]
+    Erofs {
+        context: String,
+        #[source]
+        source: erofs::ErofsError,
+    },
+    #[error("{context}: {source}")]
+    Verity {
+        context: String,
+        #[source]
+        source: crate::verity::VerityError,
     },
     #[error(transparent)]
     Part(#[from] part::PartError),
@@ -131,6 +144,9 @@ pub struct FsReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hardlinks_copied: Vec<serde_json::Value>,
     pub geometry: serde_json::Value,
+    /// The dm-verity hash tree over this filesystem, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verity: Option<crate::verity::options::VerityReport>,
 }
 
 impl Report {
@@ -140,8 +156,12 @@ impl Report {
             .filesystems
             .iter()
             .map(|f| {
+                let verity = match &f.verity {
+                    Some(v) => format!(", verity roothash {}", v.roothash),
+                    None => String::new(),
+                };
                 format!(
-                    "{} {} ({} files, {} dirs, {} of data)",
+                    "{} {} ({} files, {} dirs, {} of data{verity})",
                     f.fs_type,
                     size::human(f.size),
                     f.files,
@@ -342,8 +362,18 @@ pub fn fat_options(
 
 /// A filesystem planned and ready to write.
 pub enum PlannedFs {
-    Ext { tree: Tree, plan: Box<ext::ExtPlan> },
-    Fat { tree: Tree, plan: Box<fat::FatPlan> },
+    Ext {
+        tree: Tree,
+        plan: Box<ext::ExtPlan>,
+    },
+    Fat {
+        tree: Tree,
+        plan: Box<fat::FatPlan>,
+    },
+    Erofs {
+        tree: Tree,
+        plan: Box<erofs::ErofsPlan>,
+    },
 }
 
 impl PlannedFs {
@@ -351,6 +381,7 @@ impl PlannedFs {
         match self {
             PlannedFs::Ext { plan, .. } => plan.geo.bytes(),
             PlannedFs::Fat { plan, .. } => plan.size_bytes(),
+            PlannedFs::Erofs { plan, .. } => plan.geo.bytes(),
         }
     }
 
@@ -388,8 +419,10 @@ impl PlannedFs {
                     skipped: Vec::new(),
                     hardlinks_copied: Vec::new(),
                     geometry: serde_json::to_value(&r.geometry).unwrap_or_default(),
+                    verity: None,
                 })
             }
+            PlannedFs::Erofs { tree, plan } => erofs_write(tree, plan, dev, offset, progress),
             PlannedFs::Fat { tree, plan } => {
                 let r = fat::write(plan, tree, dev).map_err(|source| BuildError::Fat {
                     context: "writing the FAT filesystem".into(),
@@ -435,6 +468,7 @@ impl PlannedFs {
                     skipped,
                     hardlinks_copied: copied,
                     geometry: serde_json::to_value(&r).unwrap_or_default(),
+                    verity: None,
                 })
             }
         }
@@ -456,6 +490,28 @@ pub fn plan_fs(
     hidden_sectors: u32,
 ) -> Result<PlannedFs, BuildError> {
     let mut tree = resolve::resolve(fs, ctx)?;
+    if fs.fs_type == FsType::Erofs {
+        let opts = erofs_options(fs, key, seed, epoch, index, fill)?;
+        let plan = erofs::plan(&tree, &opts).map_err(|source| BuildError::Erofs {
+            context: key.to_string(),
+            source,
+        })?;
+        return Ok(PlannedFs::Erofs {
+            tree,
+            plan: Box::new(plan),
+        });
+    }
+    for (k, set) in [
+        ("compression", fs.compression.is_some()),
+        ("dedupe", fs.dedupe.is_some()),
+    ] {
+        if set {
+            return Err(invalid(
+                format!("{key}.{k}"),
+                "is an erofs option; this filesystem type has no such setting",
+            ));
+        }
+    }
     if fs.fs_type.is_ext() {
         let opts = ext_options(fs, key, seed, epoch, index, fill)?;
         let ext_err = |source| BuildError::Ext {
@@ -592,12 +648,21 @@ fn build_fs(
     let timing = Timing::new();
     let planned = plan_fs(fs, "filesystem", seed, epoch, 0, ctx, None, 0)?;
     timing.mark("resolve+plan");
-    let size = planned.size();
+    let verity = verity_of(fs, "filesystem", false, seed, 0)?;
+    let fs_size = planned.size();
+    let size = match &verity {
+        Some((_, vo)) => {
+            let ds = crate::verity::options::data_size(fs_size);
+            let vp = crate::verity::plan(ds, vo).map_err(verity_err("filesystem.verity"))?;
+            ds + vp.hash_size
+        }
+        None => fs_size,
+    };
     let format = output_format(None, &opts.output);
     let out = AtomicOutput::create(&opts.output)?;
     let mut dev = open_output(&out, size, format, None)?;
     let mut bar = crate::progress::Bar::new(opts.progress);
-    let (fs_report, sha256) = if format == ImageFormat::Raw && opts.hash {
+    let (fs_report, sha256) = if format == ImageFormat::Raw && opts.hash && verity.is_none() {
         // Hash on the second core while the writer works: the writer says
         // which prefix of the image is final, the hasher follows behind.
         let follower = FollowingHasher::new(out.path(), size)?;
@@ -624,10 +689,20 @@ fn build_fs(
         out.commit()?;
         (fs_report, Some(sha256))
     } else {
-        let fs_report = planned.write(dev.as_mut(), 0, &mut |t| {
-            bar.update(t.data_done, t.data_total)
-        })?;
+        let mut fs_report = {
+            let mut slice = Slice::new(dev.as_mut(), 0, fs_size)?;
+            planned.write(&mut slice, 0, &mut |t| {
+                bar.update(t.data_done, t.data_total)
+            })?
+        };
         timing.mark("write");
+        if let Some((layout, vo)) = &verity {
+            let ds = crate::verity::options::data_size(fs_size);
+            let (r, _) = crate::verity::options::write_tree(dev.as_mut(), vo, *layout, 0, ds, ds)
+                .map_err(verity_err("filesystem.verity"))?;
+            fs_report.verity = Some(r);
+            timing.mark("verity");
+        }
         (fs_report, finish_output(dev, out, opts.hash)?)
     };
     bar.finish();
@@ -737,9 +812,10 @@ fn build_disk(
         ));
     }
     let sector = req.sector_size as u64;
+    let (verity, hash_of) = pair_verity(spec, seed)?;
     // 1. Size every partition whose size comes from its content.
     let mut contents = Vec::new();
-    let mut requests = Vec::new();
+    let mut requests: Vec<part::PartitionRequest> = Vec::new();
     let mut sized: Vec<Option<PlannedFs>> = Vec::new();
     for (i, p) in spec.partitions.iter().enumerate() {
         let key = format!("partitions[{i}]");
@@ -752,7 +828,30 @@ fn build_disk(
             (None, None) => Content::Empty,
         };
         let choice = part::from_spec::partition_size(i, p)?;
+        let appended = matches!(
+            &verity[i],
+            Some((crate::verity::options::Layout::Appended, _))
+        );
         let (size, planned) = match (choice, &content) {
+            (SizeChoice::Auto, Content::Empty) if hash_of[i].is_some() => {
+                let data = hash_of[i].unwrap_or(0);
+                let bound = match (sized.get(data), requests.get(data)) {
+                    (Some(Some(p)), _) => p.size(),
+                    (_, Some(req)) => match req.size {
+                        PartSize::Bytes(n) => n,
+                        PartSize::Remaining => {
+                            return Err(invalid(
+                                format!("{key}.size"),
+                                "the verity partition of a \"remaining\" partition needs an explicit size",
+                            ))
+                        }
+                    },
+                    _ => 0,
+                };
+                let hash = crate::verity::hash_size_for(crate::verity::options::data_size(bound))
+                    .map_err(verity_err(&key))?;
+                (PartSize::Bytes(hash.div_ceil(sector) * sector), None)
+            }
             (SizeChoice::Bytes(n), _) => (PartSize::Bytes(n), None),
             (SizeChoice::Remaining, _) => (PartSize::Remaining, None),
             (SizeChoice::Auto, Content::Fs(fs)) => {
@@ -766,8 +865,15 @@ fn build_disk(
                     None,
                     0,
                 )?;
+                let mut bytes = planned.size();
+                if appended {
+                    let ds = crate::verity::options::data_size(bytes);
+                    bytes = ds
+                        + crate::verity::hash_size_for(ds)
+                            .map_err(verity_err(&format!("{key}.filesystem.verity")))?;
+                }
                 (
-                    PartSize::Bytes(planned.size().div_ceil(sector) * sector),
+                    PartSize::Bytes(bytes.div_ceil(sector) * sector),
                     Some(planned),
                 )
             }
@@ -797,8 +903,22 @@ fn build_disk(
         let planned = match (content, pre) {
             (Content::Fs(fs), pre) => {
                 let hidden = u32::try_from(pp.start_lba).unwrap_or(u32::MAX);
+                let appended = matches!(
+                    &verity[i],
+                    Some((crate::verity::options::Layout::Appended, _))
+                );
                 match pre {
-                    Some(p @ PlannedFs::Ext { .. }) => Some(p),
+                    Some(p @ (PlannedFs::Ext { .. } | PlannedFs::Erofs { .. })) => Some(p),
+                    _ if appended => Some(plan_fs(
+                        fs,
+                        &format!("partitions[{i}].filesystem"),
+                        seed,
+                        epoch,
+                        i as u64 + 1,
+                        ctx,
+                        None,
+                        hidden,
+                    )?),
                     _ => Some(plan_fs(
                         fs,
                         &format!("partitions[{i}].filesystem"),
@@ -814,13 +934,20 @@ fn build_disk(
             _ => None,
         };
         if let Some(p) = &planned {
-            if p.size() > pp.size_bytes() {
+            let need = match &verity[i] {
+                Some((crate::verity::options::Layout::Appended, _)) => {
+                    let ds = crate::verity::options::data_size(p.size());
+                    ds + crate::verity::hash_size_for(ds).map_err(verity_err("verity"))?
+                }
+                _ => p.size(),
+            };
+            if need > pp.size_bytes() {
                 return Err(invalid(
                     format!("partitions[{i}].size"),
                     format!(
                         "the filesystem needs {} bytes ({}) but the partition has {}",
-                        p.size(),
-                        size::human(p.size()),
+                        need,
+                        size::human(need),
                         pp.size_bytes()
                     ),
                 ));
@@ -833,17 +960,54 @@ fn build_disk(
     let out = AtomicOutput::create(&opts.output)?;
     let mut dev = open_output(&out, dplan.size, format, Some(image))?;
     part::write_tables(&dplan, dev.as_mut())?;
+    let mut dplan = dplan;
     let mut bar = crate::progress::Bar::new(opts.progress);
     let mut filesystems = Vec::new();
     for (i, (content, planned)) in contents.iter().zip(&planned_all).enumerate() {
         let pp = &dplan.partitions()[i];
         match (content, planned) {
             (Content::Fs(_), Some(p)) => {
-                let mut slice = Slice::new(dev.as_mut(), pp.offset_bytes(), pp.size_bytes())?;
-                let mut r = p.write(&mut slice, pp.offset_bytes(), &mut |t| {
-                    bar.update(t.data_done, t.data_total)
-                })?;
+                let mut r = {
+                    let mut slice = Slice::new(dev.as_mut(), pp.offset_bytes(), p.size())?;
+                    p.write(&mut slice, pp.offset_bytes(), &mut |t| {
+                        bar.update(t.data_done, t.data_total)
+                    })?
+                };
                 r.partition = Some(pp.number);
+                if let Some((layout, vo)) = &verity[i] {
+                    use crate::verity::options::{data_size, write_tree, Layout};
+                    let key = format!("partitions[{i}].filesystem.verity");
+                    let ds = data_size(p.size());
+                    let data_at = pp.offset_bytes();
+                    let hash_part = hash_of.iter().position(|d| *d == Some(i));
+                    let hash_at = match (layout, hash_part) {
+                        (Layout::Partition, Some(j)) => dplan.partitions()[j].offset_bytes(),
+                        _ => data_at + ds,
+                    };
+                    let (mut vr, root) =
+                        write_tree(dev.as_mut(), vo, *layout, data_at, ds, hash_at)
+                            .map_err(verity_err(&key))?;
+                    if let Some(j) = hash_part {
+                        vr.hash_offset = None;
+                        vr.hash_partition = Some(dplan.partitions()[j].number);
+                        // The Discoverable Partitions Specification's
+                        // convention: the root hash names the pair.
+                        let (a, b) = (&root[..16], &root[16..]);
+                        if spec.partitions[i].uuid.is_none() {
+                            dplan.set_partition_uuid(
+                                i,
+                                uuid::Uuid::from_slice(a).unwrap_or_default(),
+                            );
+                        }
+                        if spec.partitions[j].uuid.is_none() {
+                            dplan.set_partition_uuid(
+                                j,
+                                uuid::Uuid::from_slice(b).unwrap_or_default(),
+                            );
+                        }
+                    }
+                    r.verity = Some(vr);
+                }
                 filesystems.push(r);
             }
             (Content::Blob(path), _) => part::write_blob(dev.as_mut(), pp, path)?,
@@ -851,6 +1015,11 @@ fn build_disk(
         }
     }
     bar.finish();
+    // Verity pairs take their partition UUIDs from the root hash, known
+    // only once the data is written: their tables are written again.
+    if hash_of.iter().any(|h| h.is_some()) {
+        part::write_tables(&dplan, dev.as_mut())?;
+    }
     let table = part::probe(dev.as_mut())?.map(|t| t.to_json());
     let sha256 = finish_output(dev, out, opts.hash)?;
     Ok(Report {
@@ -874,4 +1043,183 @@ pub fn sha256_file(path: &Path) -> Result<String, IoError> {
     let hasher = FollowingHasher::new(path, size)?;
     hasher.advance(size);
     hasher.run()
+}
+
+/// Maps an erofs `[filesystem]` table onto writer options.
+pub fn erofs_options(
+    fs: &FsSpec,
+    key: &str,
+    seed: &str,
+    epoch: i64,
+    index: u64,
+    fill: Option<u64>,
+) -> Result<erofs::ErofsOptions, BuildError> {
+    let not_erofs: [(&str, bool); 12] = [
+        ("headroom", fs.headroom.is_some()),
+        ("inode_size", fs.inode_size.is_some()),
+        ("inodes", fs.inodes.is_some()),
+        ("inode_ratio", fs.inode_ratio.is_some()),
+        ("journal_size", fs.journal_size.is_some()),
+        ("features", fs.features.is_some()),
+        ("reserved_percent", fs.reserved_percent.is_some()),
+        ("cluster_size", fs.cluster_size.is_some()),
+        ("sectors_per_cluster", fs.sectors_per_cluster.is_some()),
+        ("reserved_sectors", fs.reserved_sectors.is_some()),
+        ("fats", fs.fats.is_some()),
+        ("root_entries", fs.root_entries.is_some()),
+    ];
+    if let Some((k, _)) = not_erofs.iter().find(|(_, set)| *set) {
+        return Err(invalid(
+            format!("{key}.{k}"),
+            "is not an erofs option (EROFS is read-only and sized exactly to its tree)",
+        ));
+    }
+    match fs.compression.as_deref() {
+        None | Some("none") => {}
+        Some("lz4") => {
+            return Err(invalid(
+                format!("{key}.compression"),
+                "\"lz4\" is not supported yet: fstool writes EROFS uncompressed; remove the key or set \"none\"",
+            ))
+        }
+        Some(other) => {
+            return Err(invalid(
+                format!("{key}.compression"),
+                format!("{other:?}: expected \"none\" (or \"lz4\", not supported yet)"),
+            ))
+        }
+    }
+    // EROFS is sized to its tree even inside a larger partition (`fill`
+    // is not used): the rest of the partition stays zero.
+    let _ = fill;
+    Ok(erofs::ErofsOptions {
+        block_size: fs.block_size.unwrap_or(4096),
+        size: size_of(&format!("{key}.size"), &fs.size)?,
+        label: fs.label.clone().unwrap_or_default(),
+        uuid: match &fs.uuid {
+            Some(u) => parse_uuid(&format!("{key}.uuid"), u)?,
+            None => *ids::uuid(seed, "erofs-uuid", index).as_bytes(),
+        },
+        epoch,
+        dedupe: fs.dedupe.unwrap_or(false),
+    })
+}
+
+fn erofs_write(
+    tree: &Tree,
+    plan: &erofs::ErofsPlan,
+    dev: &mut dyn BlockDevice,
+    offset: u64,
+    progress: &mut dyn FnMut(crate::progress::Tick),
+) -> Result<FsReport, BuildError> {
+    let r = erofs::write(plan, tree, dev, progress).map_err(|source| BuildError::Erofs {
+        context: "writing the EROFS filesystem".into(),
+        source,
+    })?;
+    Ok(FsReport {
+        partition: None,
+        fs_type: "erofs",
+        label: plan.opts.label.clone(),
+        uuid: uuid::Uuid::from_bytes(plan.opts.uuid).to_string(),
+        offset,
+        size: plan.geo.bytes(),
+        files: r.files,
+        directories: r.directories,
+        symlinks: r.symlinks,
+        hard_links: r.hard_links,
+        other: r.other,
+        data_bytes: r.data_bytes,
+        skipped: Vec::new(),
+        hardlinks_copied: Vec::new(),
+        geometry: serde_json::to_value(&r.geometry).unwrap_or_default(),
+        verity: None,
+    })
+}
+
+fn verity_err(key: &str) -> impl FnOnce(crate::verity::VerityError) -> BuildError + '_ {
+    move |source| BuildError::Verity {
+        context: key.to_string(),
+        source,
+    }
+}
+
+/// The `verity` key of a filesystem at `key`, resolved.
+fn verity_of(
+    fs: &FsSpec,
+    key: &str,
+    in_disk: bool,
+    seed: &str,
+    index: u64,
+) -> Result<Option<(crate::verity::options::Layout, crate::verity::VerityOptions)>, BuildError> {
+    let Some(v) = &fs.verity else {
+        return Ok(None);
+    };
+    crate::verity::options::from_spec(v, in_disk, seed, index).map_err(|e| {
+        let k = if e.key.is_empty() {
+            format!("{key}.verity")
+        } else {
+            format!("{key}.verity.{}", e.key)
+        };
+        invalid(k, e.message)
+    })
+}
+
+/// Verity per partition, and for each verity-type partition the data
+/// partition whose tree it holds. A data partition with the partition
+/// layout takes the next unclaimed empty `root-verity`/`usr-verity`
+/// partition after it.
+#[allow(clippy::type_complexity)]
+fn pair_verity(
+    spec: &Spec,
+    seed: &str,
+) -> Result<
+    (
+        Vec<Option<(crate::verity::options::Layout, crate::verity::VerityOptions)>>,
+        Vec<Option<usize>>,
+    ),
+    BuildError,
+> {
+    use crate::verity::options::Layout;
+    let n = spec.partitions.len();
+    let mut verity = Vec::with_capacity(n);
+    let mut hash_of: Vec<Option<usize>> = vec![None; n];
+    for (i, p) in spec.partitions.iter().enumerate() {
+        let key = format!("partitions[{i}].filesystem");
+        let v = match &p.filesystem {
+            Some(fs) => verity_of(fs, &key, true, seed, i as u64 + 1)?,
+            None => None,
+        };
+        if let Some((Layout::Partition, _)) = &v {
+            let j = (i + 1..n).find(|&j| {
+                let q = &spec.partitions[j];
+                part::types::is_verity_type(&q.part_type)
+                    && q.filesystem.is_none()
+                    && q.image.is_none()
+                    && hash_of[j].is_none()
+            });
+            match j {
+                Some(j) => hash_of[j] = Some(i),
+                None => {
+                    return Err(invalid(
+                        format!("{key}.verity"),
+                        "needs an empty partition of type \"root-verity\" or \"usr-verity\" after it (or verity = \"appended\")",
+                    ))
+                }
+            }
+        }
+        verity.push(v);
+    }
+    for (j, p) in spec.partitions.iter().enumerate() {
+        if part::types::is_verity_type(&p.part_type)
+            && hash_of[j].is_none()
+            && p.filesystem.is_none()
+            && p.image.is_none()
+        {
+            return Err(invalid(
+                format!("partitions[{j}].type"),
+                "a verity partition needs a partition before it whose filesystem has verity = true",
+            ));
+        }
+    }
+    Ok((verity, hash_of))
 }

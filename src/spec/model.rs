@@ -52,6 +52,7 @@ pub enum FsType {
     Fat32,
     /// FAT of the width the cluster count calls for.
     Fat,
+    Erofs,
 }
 
 impl FsType {
@@ -59,7 +60,10 @@ impl FsType {
         matches!(self, FsType::Ext2 | FsType::Ext3 | FsType::Ext4)
     }
     pub fn is_fat(self) -> bool {
-        !self.is_ext()
+        matches!(
+            self,
+            FsType::Fat12 | FsType::Fat16 | FsType::Fat32 | FsType::Fat
+        )
     }
     pub fn name(self) -> &'static str {
         match self {
@@ -70,6 +74,7 @@ impl FsType {
             FsType::Fat16 => "fat16",
             FsType::Fat32 => "fat32",
             FsType::Fat => "fat",
+            FsType::Erofs => "erofs",
         }
     }
 }
@@ -162,6 +167,19 @@ pub struct FsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unsupported: Option<Unsupported>,
 
+    // ---- erofs ----
+    /// `"none"` (the default); `"lz4"` is refused for now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<String>,
+    /// Files with the same content share their blocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedupe: Option<bool>,
+
+    /// A dm-verity hash tree over the filesystem: `true`, `"appended"` or
+    /// a `[verity]` table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verity: Option<VeritySpec>,
+
     // ---- tree ----
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entries: Vec<EntrySpec>,
@@ -171,6 +189,31 @@ pub struct FsSpec {
     /// A genext2fs/makedevs device table file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_table: Option<PathBuf>,
+}
+
+/// `verity = true | "appended" | { layout, salt, uuid }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum VeritySpec {
+    Enabled(bool),
+    Layout(String),
+    Table(VerityTable),
+}
+
+/// The `[verity]` table. Salt (hex) and UUID default to values derived
+/// from the seed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerityTable {
+    /// `"partition"` (a following root-verity/usr-verity partition; the
+    /// default inside a disk) or `"appended"` (after the data, in the same
+    /// image; the only layout of a bare filesystem).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

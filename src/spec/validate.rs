@@ -310,7 +310,7 @@ fn check_fs(fs: &FsSpec, at: &KeyPath) -> Result<(), Problem> {
         }
     }
     if let Some(u) = &fs.uuid {
-        if fs.fs_type.is_ext() {
+        if !fs.fs_type.is_fat() {
             check_uuid(u).map_err(|m| (at.key("uuid"), m))?;
         } else {
             let hex: String = u.chars().filter(|&c| c != '-').collect();

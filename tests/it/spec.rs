@@ -409,6 +409,9 @@ fats = 2
 root_entries = 512
 unsupported = "skip"
 device_table = "devs.txt"
+compression = "none"
+dedupe = true
+verity = { layout = "appended", salt = "00ff", uuid = "12345678-1234-1234-1234-123456789abc" }
 
 [[filesystem.entries]]
 path = "/f"
