@@ -41,41 +41,16 @@ pub enum TimePolicy {
     Preserve,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FsType {
-    Ext2,
-    Ext3,
-    Ext4,
-    Fat12,
-    Fat16,
-    Fat32,
-    /// FAT of the width the cluster count calls for.
-    Fat,
-    Erofs,
-}
+/// A filesystem type name (`ext4`, `fat32`, ...). Which names exist is the
+/// format registry's business ([`crate::fs::FORMATS`]); validation rejects
+/// the others, naming the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FsType(pub String);
 
 impl FsType {
-    pub fn is_ext(self) -> bool {
-        matches!(self, FsType::Ext2 | FsType::Ext3 | FsType::Ext4)
-    }
-    pub fn is_fat(self) -> bool {
-        matches!(
-            self,
-            FsType::Fat12 | FsType::Fat16 | FsType::Fat32 | FsType::Fat
-        )
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            FsType::Ext2 => "ext2",
-            FsType::Ext3 => "ext3",
-            FsType::Ext4 => "ext4",
-            FsType::Fat12 => "fat12",
-            FsType::Fat16 => "fat16",
-            FsType::Fat32 => "fat32",
-            FsType::Fat => "fat",
-            FsType::Erofs => "erofs",
-        }
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -175,11 +150,6 @@ pub struct FsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dedupe: Option<bool>,
 
-    /// A dm-verity hash tree over the filesystem: `true`, `"appended"` or
-    /// a `[verity]` table.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verity: Option<VeritySpec>,
-
     // ---- tree ----
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entries: Vec<EntrySpec>,
@@ -189,31 +159,6 @@ pub struct FsSpec {
     /// A genext2fs/makedevs device table file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_table: Option<PathBuf>,
-}
-
-/// `verity = true | "appended" | { layout, salt, uuid }`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum VeritySpec {
-    Enabled(bool),
-    Layout(String),
-    Table(VerityTable),
-}
-
-/// The `[verity]` table. Salt (hex) and UUID default to values derived
-/// from the seed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VerityTable {
-    /// `"partition"` (a following root-verity/usr-verity partition; the
-    /// default inside a disk) or `"appended"` (after the data, in the same
-    /// image; the only layout of a bare filesystem).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub layout: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub salt: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uuid: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -389,8 +334,6 @@ pub struct PartitionSpec {
     /// Bytes, `"512MiB"`, `"auto"` (default) or `"remaining"` (last only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<SizeSpec>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub headroom: Option<HeadroomSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

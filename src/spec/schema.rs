@@ -30,7 +30,7 @@ pub fn schema() -> Value {
     let fs = obj(
         &["type"],
         json!({
-            "type": { "enum": ["ext2", "ext3", "ext4", "fat12", "fat16", "fat32", "fat", "erofs"] },
+            "type": { "enum": crate::fs::type_names(crate::fs::FORMATS) },
             "source": string("Host directory whose contents form the tree (relative to the spec's directory)."),
             "size": { "$ref": "#/$defs/size" },
             "headroom": { "$ref": "#/$defs/headroom" },
@@ -53,17 +53,6 @@ pub fn schema() -> Value {
             "unsupported": { "enum": ["error", "skip"] },
             "compression": { "enum": ["none", "lz4"] },
             "dedupe": { "type": "boolean" },
-            "verity": {
-                "anyOf": [
-                    { "type": "boolean" },
-                    { "enum": ["appended", "partition"] },
-                    obj(&[], json!({
-                        "layout": { "enum": ["appended", "partition"] },
-                        "salt": { "type": "string", "pattern": "^([0-9a-fA-F]{2}){0,256}$" },
-                        "uuid": string("Verity superblock UUID."),
-                    })),
-                ]
-            },
             "entries": { "type": "array", "items": { "$ref": "#/$defs/entry" } },
             "rules": { "type": "array", "items": { "$ref": "#/$defs/rule" } },
             "device_table": string("A genext2fs/makedevs device table file."),
@@ -129,7 +118,6 @@ pub fn schema() -> Value {
             "name": string("Partition name (GPT)."),
             "type": string("Alias (esp, linux, ...), MBR type byte (\"0x83\") or GPT type GUID."),
             "size": { "$ref": "#/$defs/size" },
-            "headroom": { "$ref": "#/$defs/headroom" },
             "uuid": string("Pinned partition GUID."),
             "attributes": {
                 "anyOf": [

@@ -10,7 +10,6 @@
 //! Salt and UUID come from the seed, so the root hash is a function of the
 //! data and the seed alone.
 
-pub mod options;
 pub mod superblock;
 
 use serde::Serialize;

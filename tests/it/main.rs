@@ -12,6 +12,7 @@ mod ext;
 mod ext_readback;
 mod fat;
 mod inspect;
+mod plan;
 mod read_hostile;
 mod scale;
 mod spec;

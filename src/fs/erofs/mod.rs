@@ -13,6 +13,7 @@
 mod bytes;
 mod dedupe;
 pub mod dir;
+pub(crate) mod format;
 pub mod inode;
 pub mod layout;
 mod pack;
