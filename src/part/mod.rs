@@ -284,6 +284,15 @@ impl DiskPlan {
     pub fn partitions(&self) -> &[PlannedPartition] {
         &self.partitions
     }
+    /// Replaces the GUID of partition `index` (a GPT partition's identity
+    /// that derives from its content, like a verity pair's root hash).
+    pub fn set_partition_uuid(&mut self, index: usize, uuid: Uuid) {
+        if let Some(p) = self.partitions.get_mut(index) {
+            if p.uuid.is_some() {
+                p.uuid = Some(uuid);
+            }
+        }
+    }
     pub fn total_sectors(&self) -> u64 {
         self.size / u64::from(self.sector_size)
     }

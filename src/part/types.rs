@@ -110,6 +110,33 @@ const USR: &[&str] = &[
     "e611c702-575c-4cbe-9a46-434fa0bf7e3f",
 ];
 
+/// DPS root verity (hash tree) partition GUIDs, in [`ARCHES`] order.
+const ROOT_VERITY: &[&str] = &[
+    "2c7357ed-ebd2-46d9-aec1-23d437ec2bf5",
+    "d13c5d3b-b5d1-422a-b29f-9454fdc89d76",
+    "df3300ce-d69f-4c92-978c-9bfb0f38d820",
+    "7386cdf2-203c-47a9-a498-f2ecce45a2d6",
+    "b6ed5582-440b-4209-b8da-5ff7c419ea3d",
+    "ae0253be-1167-4007-ac68-43926c14c5de",
+    "f3393b22-e9af-4613-a948-9d3bfbd0c535",
+];
+
+/// DPS /usr verity partition GUIDs, in [`ARCHES`] order.
+const USR_VERITY: &[&str] = &[
+    "77ff5f63-e7b6-4633-acf4-1565b864c0e6",
+    "8f461b0d-14ee-4e81-9aa9-049b6fb97abd",
+    "6e11a4e7-fbca-4ded-b9e9-e1a512bb664e",
+    "c215d751-7bcd-4649-be90-6627490a4c05",
+    "8f1056be-9b05-47c4-81d6-be53128e5b54",
+    "cb1ee4e3-8cd0-4136-a0a4-aa61a32e8730",
+    "f46b2c26-59ae-48f0-9106-c50ed47f673d",
+];
+
+/// True for the DPS types that hold a dm-verity hash tree.
+pub fn is_verity_type(s: &str) -> bool {
+    matches!(s.trim(), "root-verity" | "usr-verity")
+}
+
 /// MBR bytes that have a GPT counterpart, so `"0x83"` works on GPT too.
 const MBR_TO_GPT: &[(u8, &str)] = &[
     (0x83, "linux"),
@@ -131,7 +158,7 @@ fn guid(s: &str) -> Uuid {
 /// Every alias name, for error messages.
 pub fn known_aliases() -> Vec<&'static str> {
     let mut v: Vec<&'static str> = ALIASES.iter().map(|a| a.name).collect();
-    v.extend(["linux-root", "linux-usr"]);
+    v.extend(["linux-root", "linux-usr", "root-verity", "usr-verity"]);
     v.sort_unstable();
     v
 }
@@ -185,6 +212,8 @@ pub fn resolve_type(s: &str, table: PartitionTable, arch: &str) -> Result<PartTy
     let (gpt_guid, mbr) = match t {
         "linux-root" => (ROOT[arch_index(arch)?], Some(0x83)),
         "linux-usr" => (USR[arch_index(arch)?], Some(0x83)),
+        "root-verity" => (ROOT_VERITY[arch_index(arch)?], None),
+        "usr-verity" => (USR_VERITY[arch_index(arch)?], None),
         _ => {
             let a = ALIASES
                 .iter()
@@ -219,6 +248,12 @@ pub fn type_name(t: PartType) -> Option<String> {
                 }
                 if USR.get(i) == Some(&s.as_str()) {
                     return Some(format!("linux-usr ({arch})"));
+                }
+                if ROOT_VERITY.get(i) == Some(&s.as_str()) {
+                    return Some(format!("root-verity ({arch})"));
+                }
+                if USR_VERITY.get(i) == Some(&s.as_str()) {
+                    return Some(format!("usr-verity ({arch})"));
                 }
             }
             None
@@ -302,9 +337,11 @@ mod tests {
         for a in ALIASES {
             Uuid::parse_str(a.gpt).unwrap();
         }
-        for g in ROOT.iter().chain(USR) {
+        for g in ROOT.iter().chain(USR).chain(ROOT_VERITY).chain(USR_VERITY) {
             Uuid::parse_str(g).unwrap();
         }
+        assert_eq!(ROOT_VERITY.len(), ARCHES.len());
+        assert_eq!(USR_VERITY.len(), ARCHES.len());
         assert_eq!(ROOT.len(), ARCHES.len());
         assert_eq!(USR.len(), ARCHES.len());
     }
@@ -334,6 +371,15 @@ mod tests {
             resolve_type("linux", g, "x86-64").unwrap()
         );
         assert!(resolve_type("bios-boot", m, "x86-64").is_err());
+        assert_eq!(
+            resolve_type("root-verity", g, "x86-64").unwrap(),
+            PartType::Gpt(guid("2c7357ed-ebd2-46d9-aec1-23d437ec2bf5"))
+        );
+        assert_eq!(
+            resolve_type("usr-verity", g, "arm64").unwrap(),
+            PartType::Gpt(guid("6e11a4e7-fbca-4ded-b9e9-e1a512bb664e"))
+        );
+        assert!(resolve_type("root-verity", m, "x86-64").is_err());
         assert!(resolve_type("c12a7328-f81f-11d2-ba4b-00a0c93ec93b", m, "x86-64").is_err());
         let e = resolve_type("lunix", g, "x86-64").unwrap_err().to_string();
         assert!(e.contains("esp") && e.contains("linux-root"), "{e}");

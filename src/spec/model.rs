@@ -161,6 +161,14 @@ pub struct FsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unsupported: Option<Unsupported>,
 
+    // ---- erofs ----
+    /// `"none"` (the default); `"lz4"` is refused for now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<String>,
+    /// Files with the same content share their blocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedupe: Option<bool>,
+
     // ---- tree ----
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entries: Vec<EntrySpec>,

@@ -51,6 +51,8 @@ pub fn schema() -> Value {
             "fats": uint("Number of FATs.", 255),
             "root_entries": uint("FAT12/16 root directory entries.", u32max),
             "unsupported": { "enum": ["error", "skip"] },
+            "compression": { "enum": ["none", "lz4"] },
+            "dedupe": { "type": "boolean" },
             "entries": { "type": "array", "items": { "$ref": "#/$defs/entry" } },
             "rules": { "type": "array", "items": { "$ref": "#/$defs/rule" } },
             "device_table": string("A genext2fs/makedevs device table file."),

@@ -529,3 +529,166 @@ fn dedupe_shares_blocks_of_equal_files() {
     validate(&plain, &t, &opts());
     validate(&deduped, &t, &o);
 }
+
+/// What the reader shows of one entry: inode, xattrs, content.
+type Seen = BTreeMap<String, (erofs::read::Node, Vec<(String, Vec<u8>)>, Vec<u8>)>;
+
+/// Everything the reader sees under `nid`, keyed by path.
+fn walk_reader<I: erofs::read::Image + ?Sized>(
+    r: &erofs::read::Reader<I>,
+    nid: u64,
+    path: String,
+    out: &mut Seen,
+    budget: &mut usize,
+    cap: u64,
+) -> Result<(), erofs::read::ReadError> {
+    if *budget == 0 {
+        return Ok(());
+    }
+    *budget -= 1;
+    let n = r.node(nid)?;
+    let x = r.xattrs(&n)?;
+    let content = if n.file_type() == erofs::dir::FileType::Dir {
+        Vec::new()
+    } else {
+        let mut v = vec![0u8; n.inode.size.min(cap) as usize];
+        let got = r.read_at(&n, 0, &mut v)?;
+        v.truncate(got);
+        v
+    };
+    let is_dir = n.file_type() == erofs::dir::FileType::Dir;
+    out.insert(path.clone(), (n.clone(), x, content));
+    if is_dir {
+        for (name, child, _) in r.read_dir(&n)? {
+            let p = format!(
+                "{}/{}",
+                path.trim_end_matches('/'),
+                String::from_utf8_lossy(&name)
+            );
+            if !out.contains_key(&p) {
+                walk_reader(r, child, p, out, budget, cap)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn reader_reads_back_the_tree() {
+    let d = tempfile::tempdir().unwrap();
+    let t = rich_tree(d.path());
+    let img = tmp_img(d.path(), "rich.erofs");
+    write_image(&t, &opts(), &img);
+    let r = erofs::read::Reader::open(Box::new(std::fs::File::open(&img).unwrap())).unwrap();
+    let mut seen = BTreeMap::new();
+    walk_reader(
+        &r,
+        r.root(),
+        "/".into(),
+        &mut seen,
+        &mut usize::MAX.clone(),
+        u64::MAX,
+    )
+    .unwrap();
+    assert_eq!(seen.len(), t.nodes.len());
+    let links = t.link_counts();
+    for id in t.preorder() {
+        let rel = t.path_of(id);
+        let (n, x, content) = &seen[&rel];
+        let owner = match t.node(id).kind {
+            NodeKind::HardLink { target } => target,
+            _ => id,
+        };
+        let m = &t.node(owner).meta;
+        assert_eq!(n.inode.mode & 0o7777, m.mode, "{rel}");
+        assert_eq!((n.inode.uid, n.inode.gid), (m.uid, m.gid), "{rel}");
+        assert_eq!(
+            (n.inode.mtime, n.inode.mtime_nsec),
+            (m.mtime.secs, m.mtime.nanos),
+            "{rel}"
+        );
+        assert_eq!(n.inode.nlink, links[owner.index()], "{rel}");
+        assert_eq!(x, &m.xattrs, "{rel}");
+        match &t.node(owner).kind {
+            NodeKind::File { data, .. } => assert!(content == &content_of(data), "{rel}: content"),
+            NodeKind::Symlink { target } => assert_eq!(content, target, "{rel}"),
+            NodeKind::CharDev { major, minor } | NodeKind::BlockDev { major, minor } => {
+                assert_eq!(
+                    erofs::inode::decode_rdev(n.inode.i_u),
+                    (*major, *minor),
+                    "{rel}"
+                )
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn hostile_images_never_panic() {
+    let d = tempfile::tempdir().unwrap();
+    let t = rich_tree(d.path());
+    let img = tmp_img(d.path(), "rich.erofs");
+    let r = write_image(&t, &opts(), &img);
+    let clean = std::fs::read(&img).unwrap();
+    let meta_len = (r.geometry.metadata_blocks * 4096) as usize;
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let (mut opened, mut failed) = (0, 0);
+    for round in 0..1500 {
+        let mut b = clean.clone();
+        for _ in 0..1 + next() % 8 {
+            let at = (next() as usize) % meta_len;
+            b[at] = next() as u8;
+        }
+        if round % 10 == 0 {
+            b.truncate((next() as usize) % b.len());
+        }
+        // Half the rounds keep a valid checksum so the reader goes deeper.
+        if round % 2 == 0 && b.len() >= 4096 {
+            erofs::superblock::seal(&mut b[..4096]);
+        }
+        let mut mem = fstool::io::MemDevice::new(b.len());
+        mem.write_at(0, &b).unwrap();
+        let _ = erofs::probe::probe(&mut mem);
+        match erofs::read::Reader::open(b.into_boxed_slice()) {
+            Ok(r) => {
+                opened += 1;
+                let mut seen = BTreeMap::new();
+                if walk_reader(&r, r.root(), "/".into(), &mut seen, &mut 5000, 1 << 16).is_err() {
+                    failed += 1;
+                }
+            }
+            Err(_) => failed += 1,
+        }
+    }
+    assert!(opened > 500, "most sealed images open: {opened}");
+    assert!(failed > 100, "corruption is noticed: {failed}");
+}
+
+#[test]
+fn pinned_hashes() {
+    let d = tempfile::tempdir().unwrap();
+    let t = rich_tree(d.path());
+    let img = tmp_img(d.path(), "pinned.erofs");
+    write_image(&t, &opts(), &img);
+    insta::assert_snapshot!("erofs_rich_sha256", sha256_file(&img));
+    let o = fstool::verity::VerityOptions::from_seed("pinned", 0);
+    let built = crate::verity::hash_file(&img, &o);
+    insta::assert_snapshot!("erofs_rich_verity_roothash", hex(&built.root_hash));
+    let deduped = tmp_img(d.path(), "pinned-dedupe.erofs");
+    write_image(
+        &t,
+        &ErofsOptions {
+            dedupe: true,
+            ..opts()
+        },
+        &deduped,
+    );
+    insta::assert_snapshot!("erofs_rich_dedupe_sha256", sha256_file(&deduped));
+}

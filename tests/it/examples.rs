@@ -90,8 +90,12 @@ pub fn check_filesystems(img: &Path, report: &Path, tmp: &Path) {
             fs["size"].as_u64().unwrap(),
             &part,
         );
+        if let Some(v) = fs.get("verity") {
+            crate::verity::check_report_verity(&raw, &r, fs, v, tmp);
+        }
         match fs["type"].as_str().unwrap() {
             "ext2" | "ext3" | "ext4" => crate::ext::fsck_clean(&part),
+            "erofs" => crate::erofs::fsck_clean(&part),
             _ => {
                 let Some(fsck) = tool("fsck.fat") else {
                     continue;

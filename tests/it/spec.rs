@@ -404,6 +404,8 @@ journal_size = "4MiB"
 features = ["extent"]
 reserved_percent = 1.5
 device_table = "devs.txt"
+compression = "none"
+dedupe = true
 
 [[filesystem.entries]]
 path = "/f"

@@ -130,3 +130,41 @@ fn erofs_with_separate_and_appended_trees_verifies() {
         );
     }
 }
+
+/// Checks the tree a build report describes with `veritysetup verify`,
+/// in either layout, on the image `raw` (a raw disk or filesystem).
+pub fn check_report_verity(
+    raw: &Path,
+    report: &serde_json::Value,
+    fs: &serde_json::Value,
+    v: &serde_json::Value,
+    tmp: &Path,
+) {
+    let root = v["roothash"].as_str().unwrap();
+    let data_at = fs["offset"].as_u64().unwrap();
+    let data_len = v["data_blocks"].as_u64().unwrap() * 4096;
+    let data = tmp.join("verity-data.img");
+    crate::examples::extract(raw, data_at, data_len, &data);
+    let hash = tmp.join("verity-hash.img");
+    match v["layout"].as_str().unwrap() {
+        "appended" => {
+            let off = v["hash_offset"].as_u64().unwrap();
+            crate::examples::extract(raw, data_at + off, v["hash_size"].as_u64().unwrap(), &hash);
+        }
+        _ => {
+            let n = v["hash_partition"].as_u64().unwrap();
+            let parts = report["partition_table"]["partitions"].as_array().unwrap();
+            let p = parts
+                .iter()
+                .find(|p| p["index"].as_u64() == Some(n))
+                .unwrap();
+            let start = p["offset"].as_u64().unwrap();
+            crate::examples::extract(raw, start, v["hash_size"].as_u64().unwrap(), &hash);
+        }
+    }
+    assert!(
+        verify_ok(&data, &hash, root, None),
+        "veritysetup verify rejects {}",
+        raw.display()
+    );
+}

@@ -13,10 +13,12 @@
 mod bytes;
 mod dedupe;
 pub mod dir;
+pub(crate) mod format;
 pub mod inode;
 pub mod layout;
 mod pack;
 pub mod probe;
+pub mod read;
 pub mod superblock;
 mod write;
 pub mod xattr;
