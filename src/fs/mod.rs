@@ -2,3 +2,4 @@
 
 pub mod ext;
 pub mod fat;
+pub mod ntfs;

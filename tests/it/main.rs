@@ -11,6 +11,7 @@ mod ext;
 mod ext_readback;
 mod fat;
 mod inspect;
+mod ntfs;
 mod scale;
 mod spec;
 mod tar_input;
