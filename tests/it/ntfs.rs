@@ -351,3 +351,141 @@ fn rich_tree_reads_back_through_ntfs3g() {
     let b = build(&tree, &opts());
     check_all(&b, &tree);
 }
+
+#[test]
+fn absolute_symlink_reads_back() {
+    let mut tb = Tb::new(1_000_000_000);
+    tb.other(
+        "abs",
+        NodeKind::Symlink {
+            target: b"/usr/lib/os-release".to_vec(),
+        },
+    );
+    tb.other(
+        "dotted",
+        NodeKind::Symlink {
+            target: b"./a b/c".to_vec(),
+        },
+    );
+    let b = build(&tb.tree, &opts());
+    check_all(&b, &tb.tree);
+}
+
+#[test]
+fn ten_thousand_entries_make_a_multi_level_index() {
+    let mut tb = Tb::new(1_500_000_000);
+    for i in 0..10_000u32 {
+        // Names with mixed case and widths so the collation order is not
+        // the byte order.
+        let name = match i % 4 {
+            0 => format!("File-{i:05}.txt"),
+            1 => format!("file_{i}"),
+            2 => format!("Ärger {i}"),
+            _ => format!("zz{}", i * 7919 % 10_007),
+        };
+        tb.file(&format!("big/{name}"), name.as_bytes().to_vec());
+    }
+    let tree = tb.tree;
+    let b = build(&tree, &opts());
+    check_all(&b, &tree);
+}
+
+#[test]
+fn unsupported_entries_error_or_skip() {
+    let mut tb = Tb::new(1_000_000_000);
+    tb.file("keep", b"k".to_vec());
+    tb.other("dev/null", NodeKind::CharDev { major: 1, minor: 3 });
+    tb.other("dev/fifo", NodeKind::Fifo);
+    let err = ntfs::plan(&tb.tree, &opts()).unwrap_err();
+    assert!(
+        err.to_string().contains("/dev/fifo is a fifo") && err.to_string().contains("unsupported"),
+        "{err}"
+    );
+    let skip = NtfsOptions {
+        unsupported: fstool::spec::model::Unsupported::Skip,
+        ..opts()
+    };
+    let b = build(&tb.tree, &skip);
+    let paths: Vec<_> = b.report.skipped.iter().map(|s| s.path.as_str()).collect();
+    assert_eq!(paths, ["/dev/fifo", "/dev/null"]);
+    let mut want = tb.tree.clone();
+    for n in want.nodes.iter_mut() {
+        if let NodeKind::Dir { children } = &mut n.kind {
+            children.retain(|c| c.0 != 3 && c.0 != 4);
+        }
+    }
+    check_all(&b, &want);
+}
+
+#[test]
+fn bad_names_and_sizes_are_clear_errors() {
+    let mut tb = Tb::new(0);
+    tb.file("$MFT", Vec::new());
+    let err = ntfs::plan(&tb.tree, &opts()).unwrap_err().to_string();
+    assert!(err.contains("/$MFT") && err.contains("reserved"), "{err}");
+
+    let mut tb = Tb::new(0);
+    tb.file(&"x".repeat(256), Vec::new());
+    let err = ntfs::plan(&tb.tree, &opts()).unwrap_err().to_string();
+    assert!(err.contains("255 UTF-16 units"), "{err}");
+
+    let mut tb = Tb::new(0);
+    tb.file("data", vec![1; 1 << 20]);
+    let small = NtfsOptions {
+        size: Some(1 << 20),
+        ..opts()
+    };
+    let err = ntfs::plan(&tb.tree, &small).unwrap_err().to_string();
+    assert!(err.contains("needs a") && err.contains("1048576"), "{err}");
+
+    for (field, o) in [
+        (
+            "cluster_size",
+            NtfsOptions {
+                cluster_size: 3000,
+                ..opts()
+            },
+        ),
+        (
+            "mft_record_size",
+            NtfsOptions {
+                mft_record_size: 2048,
+                ..opts()
+            },
+        ),
+        (
+            "label",
+            NtfsOptions {
+                label: "l".repeat(129),
+                ..opts()
+            },
+        ),
+    ] {
+        let err = ntfs::plan(&tb.tree, &o).unwrap_err().to_string();
+        assert!(err.contains(field), "{err}");
+    }
+}
+
+#[test]
+fn cluster_and_record_sizes() {
+    let tree = rich_tree();
+    for (cluster, record) in [(512, 1024), (1024, 1024), (65536, 4096), (8192, 4096)] {
+        let o = NtfsOptions {
+            cluster_size: cluster,
+            mft_record_size: record,
+            ..opts()
+        };
+        let b = build(&tree, &o);
+        check_all(&b, &tree);
+        if let Some(info) = ntfsinfo(&b.img) {
+            assert!(
+                info.contains(&format!("Cluster Size: {cluster}\n")),
+                "{info}"
+            );
+            assert!(
+                info.contains(&format!("MFT Record Size: {record}\n")),
+                "{info}"
+            );
+        }
+    }
+}

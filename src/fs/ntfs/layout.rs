@@ -12,15 +12,15 @@
 //! metadata comes first and the image depends only on the sorted tree.
 
 use super::attr::{align8, non_resident_len};
-use super::file_name::{self, FileName, Namespace};
+use super::file_name::{FileName, Namespace};
 use super::index::{self, Entry};
+use super::inodes::{self, Inodes};
 use super::record::{self, mref};
 use super::runlist::Run;
-use super::std_info::{self, fa, Times};
+use super::std_info::{self, Times};
 use super::{node, reparse, secure, time, upcase};
 use super::{NtfsError, NtfsOptions, SkippedEntry};
-use crate::spec::model::Unsupported;
-use crate::tree::{Meta, NodeId, NodeKind, Tree};
+use crate::tree::{Meta, NodeId, Tree};
 
 /// The first record of the tree's inodes (after `$Extend`'s children).
 pub const FIRST_USER: u64 = 27;
@@ -113,6 +113,7 @@ pub enum Content {
         alloc: Extent,
     },
     Symlink {
+        tag: u32,
         reparse: Vec<u8>,
     },
 }
@@ -260,171 +261,17 @@ pub const SYSTEM_NAMES: &[(&str, u64)] = &[
     ("$Extend", 11),
 ];
 
-fn kind_name(k: &NodeKind) -> &'static str {
-    match k {
-        NodeKind::CharDev { .. } => "char-device",
-        NodeKind::BlockDev { .. } => "block-device",
-        NodeKind::Fifo => "fifo",
-        NodeKind::Socket => "socket",
-        _ => "file",
-    }
-}
-
-fn units_of(tree: &Tree, id: NodeId) -> Result<Vec<u16>, NtfsError> {
-    let n = tree.node(id);
-    let bad = |reason: &str| NtfsError::InvalidName {
-        path: tree.path_of(id),
-        reason: reason.to_string(),
-    };
-    let s = std::str::from_utf8(&n.name).map_err(|_| bad("is not valid UTF-8"))?;
-    let units: Vec<u16> = s.encode_utf16().collect();
-    if units.is_empty() || units.len() > file_name::MAX_NAME {
-        return Err(bad("must be 1 to 255 UTF-16 units long"));
-    }
-    if units.iter().any(|&u| u == 0 || u == u16::from(b'/')) {
-        return Err(bad("contains NUL or '/'"));
-    }
-    Ok(units)
-}
-
-/// Plans the volume for `tree`.
 pub fn plan(tree: &Tree, opts: &NtfsOptions) -> Result<NtfsPlan, NtfsError> {
     check_options(opts)?;
     let up = upcase::table();
     let record_size = opts.mft_record_size as usize;
     let cluster = u64::from(opts.cluster_size);
 
-    // Inodes and record numbers, in sorted pre-order.
-    let mut inode_of: Vec<Option<usize>> = vec![None; tree.nodes.len()];
-    let mut inodes: Vec<Inode> = Vec::new();
-    let mut skipped = Vec::new();
-    let mut next_record = FIRST_USER;
-    let mut included = vec![false; tree.nodes.len()];
-    for id in tree.preorder() {
-        let n = tree.node(id);
-        if id != NodeId::ROOT && !included[n.parent.index()] {
-            continue;
-        }
-        let content = match &n.kind {
-            NodeKind::Dir { .. } => Some(Content::Dir {
-                index: index::Tree {
-                    root: index::Node {
-                        entries: Vec::new(),
-                        end_child: None,
-                    },
-                    blocks: Vec::new(),
-                },
-                alloc: Extent::default(),
-            }),
-            NodeKind::File { data, .. } => Some(Content::File {
-                len: data.len(),
-                resident: false,
-                alloc: Extent::default(),
-            }),
-            NodeKind::Symlink { target } => {
-                let t = std::str::from_utf8(target).map_err(|_| NtfsError::InvalidName {
-                    path: tree.path_of(id),
-                    reason: "has a symlink target that is not valid UTF-8".into(),
-                })?;
-                Some(Content::Symlink {
-                    reparse: reparse::symlink(t),
-                })
-            }
-            NodeKind::HardLink { .. } => None,
-            k => {
-                if opts.unsupported == Unsupported::Error {
-                    return Err(NtfsError::Unsupported {
-                        path: tree.path_of(id),
-                        kind: kind_name(k),
-                    });
-                }
-                skipped.push(SkippedEntry {
-                    path: tree.path_of(id),
-                    kind: kind_name(k),
-                });
-                continue;
-            }
-        };
-        included[id.index()] = true;
-        let Some(content) = content else { continue };
-        let record = if id == NodeId::ROOT {
-            ROOT
-        } else {
-            next_record += 1;
-            next_record - 1
-        };
-        let attributes = match &content {
-            Content::Dir { .. } => 0,
-            Content::Symlink { .. } => fa::ARCHIVE | fa::REPARSE_POINT,
-            Content::File { .. } if n.meta.mode & 0o222 == 0 => fa::ARCHIVE | fa::READONLY,
-            Content::File { .. } => fa::ARCHIVE,
-        };
-        inode_of[id.index()] = Some(inodes.len());
-        inodes.push(Inode {
-            node: id,
-            record,
-            names: Vec::new(),
-            content,
-            attributes,
-        });
-    }
-
-    // Names: every included non-root node gives its owner one name.
-    // Namespaces per directory: Win32 unless Win32 cannot hold the name or
-    // a sibling differs from it only in case.
-    for (di, dir) in tree.nodes.iter().enumerate() {
-        let NodeKind::Dir { children } = &dir.kind else {
-            continue;
-        };
-        if !included[di] {
-            continue;
-        }
-        let mut names: Vec<(Vec<u16>, NodeId)> = Vec::new();
-        for &c in children {
-            if !included[c.index()] {
-                continue;
-            }
-            names.push((units_of(tree, c)?, c));
-        }
-        names.sort_by(|a, b| upcase::collate(&up, &a.0, &b.0));
-        let mut posix = vec![false; names.len()];
-        for i in 1..names.len() {
-            if upcase::eq_ignore_case(&up, &names[i - 1].0, &names[i].0) {
-                posix[i - 1] = true;
-                posix[i] = true;
-            }
-        }
-        let is_root = di == 0;
-        for (i, (units, c)) in names.into_iter().enumerate() {
-            if is_root
-                && SYSTEM_NAMES
-                    .iter()
-                    .any(|(s, _)| upcase::eq_ignore_case(&up, &units, &super::attr::utf16(s)))
-            {
-                return Err(NtfsError::InvalidName {
-                    path: tree.path_of(c),
-                    reason: "is reserved for an NTFS system file in the root directory".into(),
-                });
-            }
-            let owner = match tree.node(c).kind {
-                NodeKind::HardLink { target } => target,
-                _ => c,
-            };
-            let Some(ix) = inode_of[owner.index()] else {
-                continue;
-            };
-            let namespace = if posix[i] || !file_name::win32_valid(&units) {
-                Namespace::Posix
-            } else {
-                Namespace::Win32
-            };
-            inodes[ix].names.push(Name {
-                dir: NodeId(di as u32),
-                units,
-                namespace,
-            });
-        }
-    }
+    let Inodes {
+        mut inodes,
+        inode_of,
+        skipped,
+    } = inodes::number(tree, opts, &up)?;
 
     // Residency: a file stays in its record when everything fits.
     let space = record::attr_space(record_size);
@@ -452,7 +299,7 @@ pub fn plan(tree: &Tree, opts: &NtfsOptions) -> Result<NtfsPlan, NtfsError> {
                 });
             }
         }
-        if let Content::Symlink { reparse } = &ino.content {
+        if let Content::Symlink { reparse, .. } = &ino.content {
             if fixed + 0x18 + align8(reparse.len()) > space {
                 return Err(NtfsError::RecordFull {
                     path: tree.path_of(ino.node),
@@ -497,12 +344,20 @@ pub fn plan(tree: &Tree, opts: &NtfsOptions) -> Result<NtfsPlan, NtfsError> {
             }
         }
     }
-    let reparse_entries: Vec<Entry> = p
+    // `$R` keys collate as 32-bit words: the tag, then the reference.
+    let mut tagged: Vec<(u32, u64)> = p
         .inodes
         .iter()
         .enumerate()
-        .filter(|(_, ino)| matches!(ino.content, Content::Symlink { .. }))
-        .map(|(i, _)| reparse::index_entry(reparse::TAG_SYMLINK, p.mref_of(i)))
+        .filter_map(|(i, ino)| match ino.content {
+            Content::Symlink { tag, .. } => Some((tag, p.mref_of(i))),
+            _ => None,
+        })
+        .collect();
+    tagged.sort_by_key(|&(tag, r)| (tag, r as u32, (r >> 32) as u32));
+    let reparse_entries: Vec<Entry> = tagged
+        .into_iter()
+        .map(|(tag, r)| reparse::index_entry(tag, r))
         .collect();
     let space_after_names = space - 0x60 - (0x18 + align8(0x42 + 2 * "$Reparse".len()));
     p.reparse_index = index::build(

@@ -26,6 +26,7 @@ pub mod boot;
 pub mod file_name;
 pub mod fixup;
 pub mod index;
+pub mod inodes;
 pub mod layout;
 pub mod node;
 pub mod record;

@@ -9,7 +9,6 @@ use super::file_name::FileName;
 use super::index;
 use super::layout::{self, Content, Inode, Name, NtfsPlan, INDEX_BLOCK};
 use super::record::{self, Header};
-use super::reparse;
 use super::std_info::{self, fa};
 use super::NtfsError;
 use crate::tree::Tree;
@@ -52,7 +51,7 @@ pub fn file_name(p: &NtfsPlan, tree: &Tree, i: usize, name: &Name) -> FileName {
     let mut tag = 0;
     match ino.content {
         Content::Dir { .. } => attributes |= fa::DUP_FILE_NAME_INDEX_PRESENT,
-        Content::Symlink { .. } => tag = reparse::TAG_SYMLINK,
+        Content::Symlink { tag: t, .. } => tag = t,
         Content::File { .. } => {}
     }
     let times = layout::times(&tree.node(ino.node).meta);
@@ -216,7 +215,7 @@ pub fn build(
                 AttrValue::NonResident(alloc.runs(), size),
             ));
         }
-        Content::Symlink { reparse } => {
+        Content::Symlink { reparse, .. } => {
             attrs.push((
                 kind::REPARSE_POINT,
                 Vec::new(),
