@@ -4,6 +4,7 @@
 //! part) → sink ([`io`]). See `ARCHITECTURE.md` in the repository.
 
 pub mod build;
+pub mod bytes;
 pub mod container;
 pub mod fs;
 pub mod inspect;
@@ -11,7 +12,9 @@ pub mod io;
 pub mod part;
 pub mod plan;
 pub mod progress;
+pub mod read;
 pub mod spec;
 pub mod tree;
+pub mod verity;
 
 pub use build::{build, BuildError, BuildOptions, Report};

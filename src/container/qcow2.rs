@@ -22,7 +22,7 @@
 //! then                   refcount table, then refcount blocks (16-bit)
 //! ```
 
-use crate::io::{host_err, is_zero, BlockDevice, IoError, Result};
+use crate::io::{host_err, is_zero, BlockDevice, IoError, ReadAt, Result};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -411,11 +411,34 @@ impl Qcow2Writer {
     }
 }
 
-impl BlockDevice for Qcow2Writer {
+impl ReadAt for Qcow2Writer {
     fn size(&self) -> u64 {
         self.size
     }
 
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        crate::io::check_bounds(self.size, offset, buf.len())?;
+        let cs = self.cluster_size();
+        let mut done = 0usize;
+        while done < buf.len() {
+            let pos = offset + done as u64;
+            let within = pos & (cs - 1);
+            let n = (cs - within).min((buf.len() - done) as u64) as usize;
+            let chunk = &mut buf[done..done + n];
+            match self.lookup(pos >> self.cluster_bits) {
+                Some(host) => self
+                    .file
+                    .read_exact_at(chunk, host + within)
+                    .map_err(host_err(&self.path))?,
+                None => chunk.fill(0),
+            }
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+impl BlockDevice for Qcow2Writer {
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
         if self.finished {
             return Err(other(&self.path, "write to a finished qcow2 image"));
@@ -443,27 +466,6 @@ impl BlockDevice for Qcow2Writer {
                         self.pwrite(&c, host)?;
                     }
                 }
-            }
-            done += n;
-        }
-        Ok(())
-    }
-
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        crate::io::check_bounds(self.size, offset, buf.len())?;
-        let cs = self.cluster_size();
-        let mut done = 0usize;
-        while done < buf.len() {
-            let pos = offset + done as u64;
-            let within = pos & (cs - 1);
-            let n = (cs - within).min((buf.len() - done) as u64) as usize;
-            let chunk = &mut buf[done..done + n];
-            match self.lookup(pos >> self.cluster_bits) {
-                Some(host) => self
-                    .file
-                    .read_exact_at(chunk, host + within)
-                    .map_err(host_err(&self.path))?,
-                None => chunk.fill(0),
             }
             done += n;
         }

@@ -1,5 +1,6 @@
 //! Filesystem writers and readers, one module per format.
 
+pub mod erofs;
 pub mod ext;
 pub mod fat;
 pub mod ntfs;

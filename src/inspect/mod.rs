@@ -2,9 +2,11 @@
 //! partition table, and identifies the filesystem in each partition (or in
 //! the whole image). Hostile images give errors or "unknown", never panics.
 
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use crate::container::qcow2_read::{is_qcow2, Qcow2Reader};
 use crate::fs::{ext, fat};
-use crate::io::{host_err, BlockDevice, IoError, Slice};
+use crate::io::{host_err, IoError, ReadAt, ReadSlice};
 use crate::part;
 use serde_json::{json, Value};
 use std::fs::File;
@@ -17,16 +19,12 @@ pub struct RawFile {
     size: u64,
 }
 
-impl BlockDevice for RawFile {
+impl ReadAt for RawFile {
     fn size(&self) -> u64 {
         self.size
     }
-    fn write_at(&mut self, _offset: u64, _buf: &[u8]) -> crate::io::Result<()> {
-        Err(host_err(&self.path)(std::io::Error::other(
-            "image opened read-only",
-        )))
-    }
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> crate::io::Result<()> {
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> crate::io::Result<()> {
         use std::os::unix::fs::FileExt;
         crate::io::check_bounds(self.size, offset, buf.len())?;
         self.file
@@ -36,13 +34,13 @@ impl BlockDevice for RawFile {
 }
 
 /// Opens an image file (raw or qcow2) for reading.
-pub fn open(path: &Path) -> Result<(Box<dyn BlockDevice>, &'static str), IoError> {
+pub fn open(path: &Path) -> Result<(Box<dyn ReadAt>, &'static str), IoError> {
     use std::os::unix::fs::FileExt;
     let file = File::open(path).map_err(host_err(path))?;
     let size = file.metadata().map_err(host_err(path))?.len();
     let mut head = [0u8; 8];
     let n = file.read_at(&mut head, 0).map_err(host_err(path))?;
-    if is_qcow2(&head[..n]) {
+    if is_qcow2(head.get(..n).unwrap_or_default()) {
         Ok((Box::new(Qcow2Reader::open(file, path)?), "qcow2"))
     } else {
         Ok((
@@ -57,7 +55,7 @@ pub fn open(path: &Path) -> Result<(Box<dyn BlockDevice>, &'static str), IoError
 }
 
 /// Identifies the filesystem on `dev`, as JSON (`null` when unknown).
-pub fn probe_fs(dev: &mut dyn BlockDevice) -> Value {
+pub fn probe_fs(dev: &dyn ReadAt) -> Value {
     if let Some(e) = ext::probe::probe(dev) {
         return serde_json::to_value(e).unwrap_or(Value::Null);
     }
@@ -80,17 +78,17 @@ pub fn probe_fs(dev: &mut dyn BlockDevice) -> Value {
 
 /// Everything `fstool info` reports about an image.
 pub fn info(path: &Path) -> Result<Value, crate::BuildError> {
-    let (mut dev, format) = open(path)?;
+    let (dev, format) = open(path)?;
     let size = dev.size();
     // A filesystem at offset 0 (a bare image) wins over a table: FAT boot
     // sectors carry the same 0x55AA signature as an MBR.
-    let whole = probe_fs(dev.as_mut());
+    let whole = probe_fs(dev.as_ref());
     if !whole.is_null() {
         return Ok(
             json!({ "format": format, "size": size, "partition_table": null, "filesystem": whole }),
         );
     }
-    let table = part::probe(dev.as_mut())?;
+    let table = part::probe(dev.as_ref())?;
     let Some(table) = table else {
         return Ok(
             json!({ "format": format, "size": size, "partition_table": null, "filesystem": null }),
@@ -99,8 +97,8 @@ pub fn info(path: &Path) -> Result<Value, crate::BuildError> {
     let mut t = table.to_json();
     if let Some(parts) = t.get_mut("partitions").and_then(|p| p.as_array_mut()) {
         for (p, info) in parts.iter_mut().zip(&table.partitions) {
-            let fs = match Slice::new(dev.as_mut(), info.offset_bytes, info.size_bytes) {
-                Ok(mut s) => probe_fs(&mut s),
+            let fs = match ReadSlice::new(dev.as_ref(), info.offset_bytes, info.size_bytes) {
+                Ok(s) => probe_fs(&s),
                 Err(_) => Value::Null,
             };
             p["filesystem"] = fs;

@@ -40,15 +40,40 @@ pub fn host_err(path: &Path) -> impl FnOnce(std::io::Error) -> IoError + '_ {
     }
 }
 
-/// A byte-addressed output device. The device starts out all zeros; writers
-/// may therefore skip writing zeros (and sparse sinks keep them as holes).
-pub trait BlockDevice {
+/// A byte-addressed, read-only device: what readers and probes need.
+/// Reads take `&self` and carry no cursor, so one device can serve several
+/// readers at once.
+pub trait ReadAt {
     /// Size of the device in bytes.
     fn size(&self) -> u64;
+    /// Reads exactly `buf.len()` bytes at `offset`; a range past the end
+    /// is [`IoError::OutOfBounds`].
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()>;
+}
+
+impl<T: ReadAt + ?Sized> ReadAt for &T {
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        (**self).read_at(offset, buf)
+    }
+}
+
+impl<T: ReadAt + ?Sized> ReadAt for Box<T> {
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        (**self).read_at(offset, buf)
+    }
+}
+
+/// A byte-addressed output device. The device starts out all zeros; writers
+/// may therefore skip writing zeros (and sparse sinks keep them as holes).
+pub trait BlockDevice: ReadAt {
     /// Writes `buf` at `offset`.
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()>;
-    /// Reads into `buf` from `offset`.
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()>;
     /// Copies `len` bytes of `src` starting at `src_offset` to `offset`.
     /// The default reads and writes in large chunks, leaving all-zero chunks
     /// as holes; the sparse file overrides it with `copy_file_range`.
@@ -162,20 +187,24 @@ impl MemDevice {
     }
 }
 
-impl BlockDevice for MemDevice {
+impl ReadAt for MemDevice {
     fn size(&self) -> u64 {
         self.data.len() as u64
     }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        check_bounds(self.size(), offset, buf.len())?;
+        let start = offset as usize;
+        buf.copy_from_slice(&self.data[start..start + buf.len()]);
+        Ok(())
+    }
+}
+
+impl BlockDevice for MemDevice {
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
         check_bounds(self.size(), offset, buf.len())?;
         let start = offset as usize;
         self.data[start..start + buf.len()].copy_from_slice(buf);
-        Ok(())
-    }
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        check_bounds(self.size(), offset, buf.len())?;
-        let start = offset as usize;
-        buf.copy_from_slice(&self.data[start..start + buf.len()]);
         Ok(())
     }
 }
@@ -203,22 +232,26 @@ impl SparseFile {
     }
 }
 
-impl BlockDevice for SparseFile {
+impl ReadAt for SparseFile {
     fn size(&self) -> u64 {
         self.size
     }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        check_bounds(self.size, offset, buf.len())?;
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(host_err(&self.path))
+    }
+}
+
+impl BlockDevice for SparseFile {
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
         use std::os::unix::fs::FileExt;
         check_bounds(self.size, offset, buf.len())?;
         self.file
             .write_all_at(buf, offset)
-            .map_err(host_err(&self.path))
-    }
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        use std::os::unix::fs::FileExt;
-        check_bounds(self.size, offset, buf.len())?;
-        self.file
-            .read_exact_at(buf, offset)
             .map_err(host_err(&self.path))
     }
     /// Lets the kernel move the bytes (`copy_file_range`, which reflinks where
@@ -283,17 +316,21 @@ impl<'a> Slice<'a> {
     }
 }
 
-impl BlockDevice for Slice<'_> {
+impl ReadAt for Slice<'_> {
     fn size(&self) -> u64 {
         self.len
     }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        check_bounds(self.len, offset, buf.len())?;
+        self.inner.read_at(self.start + offset, buf)
+    }
+}
+
+impl BlockDevice for Slice<'_> {
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()> {
         check_bounds(self.len, offset, buf.len())?;
         self.inner.write_at(self.start + offset, buf)
-    }
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        check_bounds(self.len, offset, buf.len())?;
-        self.inner.read_at(self.start + offset, buf)
     }
     fn copy_from(
         &mut self,
@@ -306,6 +343,40 @@ impl BlockDevice for Slice<'_> {
         check_bounds(self.len, offset, usize::try_from(len).unwrap_or(usize::MAX))?;
         self.inner
             .copy_from(self.start + offset, src, src_path, src_offset, len)
+    }
+}
+
+/// A read-only window `[start, start + len)` of another device: a
+/// partition, as readers see it.
+pub struct ReadSlice<'a> {
+    inner: &'a dyn ReadAt,
+    start: u64,
+    len: u64,
+}
+
+impl<'a> ReadSlice<'a> {
+    pub fn new(inner: &'a dyn ReadAt, start: u64, len: u64) -> Result<Self> {
+        check_bounds(
+            inner.size(),
+            start,
+            usize::try_from(len).unwrap_or(usize::MAX),
+        )?;
+        Ok(ReadSlice { inner, start, len })
+    }
+}
+
+impl ReadAt for ReadSlice<'_> {
+    fn size(&self) -> u64 {
+        self.len
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        check_bounds(self.len, offset, buf.len())?;
+        let at = self.start.checked_add(offset).ok_or(IoError::OutOfBounds {
+            offset,
+            len: buf.len() as u64,
+            size: self.len,
+        })?;
+        self.inner.read_at(at, buf)
     }
 }
 

@@ -6,7 +6,8 @@
 use super::mbr;
 use super::types::{self, PartType};
 use super::{DiskPlan, PartError, PartitionInfo, PartitionTableInfo};
-use crate::io::BlockDevice;
+use crate::bytes::{le_u16, le_u32, le_u64};
+use crate::io::{BlockDevice, ReadAt};
 use crate::spec::model::PartitionTable;
 use uuid::Uuid;
 
@@ -52,12 +53,6 @@ pub struct Header {
     pub entries_crc: u32,
 }
 
-fn le64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
-}
-fn le32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
 fn guid_at(b: &[u8], at: usize) -> Option<Uuid> {
     Some(Uuid::from_bytes_le(b.get(at..at + 16)?.try_into().ok()?))
 }
@@ -91,7 +86,7 @@ impl Header {
         let corrupt = |what: &str| PartError::Corrupt {
             what: what.to_string(),
         };
-        let size = le32(sector, 12).ok_or_else(|| corrupt("short header"))?;
+        let size = le_u32(sector, 12).ok_or_else(|| corrupt("short header"))?;
         let size = usize::try_from(size).map_err(|_| corrupt("header size"))?;
         if size < HEADER_SIZE || size > sector.len() {
             return Err(corrupt("GPT header size out of range"));
@@ -100,14 +95,14 @@ impl Header {
             .get(..size)
             .ok_or_else(|| corrupt("short header"))?
             .to_vec();
-        let stored = le32(&copy, 16).ok_or_else(|| corrupt("short header"))?;
+        let stored = le_u32(&copy, 16).ok_or_else(|| corrupt("short header"))?;
         copy.get_mut(16..20)
             .ok_or_else(|| corrupt("short header"))?
             .fill(0);
         if crc32(&copy) != stored {
             return Err(corrupt("GPT header CRC mismatch"));
         }
-        let f = |o| le64(sector, o).ok_or_else(|| corrupt("short header"));
+        let f = |o| le_u64(sector, o).ok_or_else(|| corrupt("short header"));
         Ok(Some(Header {
             my_lba: f(24)?,
             alternate_lba: f(32)?,
@@ -115,9 +110,9 @@ impl Header {
             last_usable_lba: f(48)?,
             disk_guid: guid_at(sector, 56).ok_or_else(|| corrupt("short header"))?,
             entries_lba: f(72)?,
-            entry_count: le32(sector, 80).ok_or_else(|| corrupt("short header"))?,
-            entry_size: le32(sector, 84).ok_or_else(|| corrupt("short header"))?,
-            entries_crc: le32(sector, 88).ok_or_else(|| corrupt("short header"))?,
+            entry_count: le_u32(sector, 80).ok_or_else(|| corrupt("short header"))?,
+            entry_size: le_u32(sector, 84).ok_or_else(|| corrupt("short header"))?,
+            entries_crc: le_u32(sector, 88).ok_or_else(|| corrupt("short header"))?,
         }))
     }
 }
@@ -158,14 +153,14 @@ impl Entry {
         let mut name = [0u16; NAME_UNITS];
         for (i, u) in name.iter_mut().enumerate() {
             let at = 56 + 2 * i;
-            *u = u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?);
+            *u = le_u16(b, at)?;
         }
         Some(Entry {
             type_guid: guid_at(b, 0)?,
             unique_guid: guid_at(b, 16)?,
-            first_lba: le64(b, 32)?,
-            last_lba: le64(b, 40)?,
-            attributes: le64(b, 48)?,
+            first_lba: le_u64(b, 32)?,
+            last_lba: le_u64(b, 40)?,
+            attributes: le_u64(b, 48)?,
             name,
         })
     }
@@ -252,7 +247,7 @@ const MAX_ARRAY_BYTES: u64 = 1 << 20;
 /// Reads the header at `lba` (which must name itself) and its entry array,
 /// checking both CRCs. `Ok(None)` when the sector has no GPT signature.
 fn read_table(
-    dev: &mut dyn BlockDevice,
+    dev: &dyn ReadAt,
     ss: u32,
     lba: u64,
 ) -> Result<Option<(Header, Vec<PartitionInfo>)>, PartError> {
@@ -353,10 +348,7 @@ fn info(
 /// Reads the GPT assuming sector size `ss`, from the primary header at
 /// LBA 1. `Ok(None)` when LBA 1 holds no GPT signature at that sector size.
 /// A missing or different backup only adds a warning.
-pub(super) fn read(
-    dev: &mut dyn BlockDevice,
-    ss: u32,
-) -> Result<Option<PartitionTableInfo>, PartError> {
+pub(super) fn read(dev: &dyn ReadAt, ss: u32) -> Result<Option<PartitionTableInfo>, PartError> {
     let Some((h, partitions)) = read_table(dev, ss, 1)? else {
         return Ok(None);
     };
@@ -377,7 +369,7 @@ pub(super) fn read(
 /// Reads the backup GPT in the last sector, for when the primary is
 /// damaged. The result carries a warning saying so.
 pub(super) fn read_backup(
-    dev: &mut dyn BlockDevice,
+    dev: &dyn ReadAt,
     ss: u32,
 ) -> Result<Option<PartitionTableInfo>, PartError> {
     let last = (dev.size() / u64::from(ss)).saturating_sub(1);

@@ -19,7 +19,7 @@ pub mod mbr;
 mod report;
 pub mod types;
 
-use crate::io::{BlockDevice, IoError};
+use crate::io::{BlockDevice, IoError, ReadAt};
 use crate::plan::ids;
 use crate::spec::model::PartitionTable;
 use std::path::{Path, PathBuf};
@@ -672,7 +672,7 @@ pub struct PartitionInfo {
 ///
 /// A FAT boot sector also ends in 0x55AA, so callers should probe for a
 /// filesystem at offset 0 before trusting an MBR answer.
-pub fn probe(dev: &mut dyn BlockDevice) -> Result<Option<PartitionTableInfo>, PartError> {
+pub fn probe(dev: &dyn ReadAt) -> Result<Option<PartitionTableInfo>, PartError> {
     if dev.size() < 512 {
         return Ok(None);
     }

@@ -134,7 +134,7 @@ mod tests {
         let plan = plan(&req, &[p]).unwrap();
         let mut dev = MemDevice::new(plan.size as usize);
         write_tables(&plan, &mut dev).unwrap();
-        let info = probe(&mut dev).unwrap().unwrap();
+        let info = probe(&dev).unwrap().unwrap();
         let j = info.to_json();
         assert_eq!(j["table"], "gpt");
         assert_eq!(j["disk_guid"], "01234567-89ab-cdef-0123-456789abcdef");

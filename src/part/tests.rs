@@ -164,7 +164,7 @@ fn gpt_roundtrips_through_probe() {
         let p = plan(&r, &[a, b]).unwrap();
         let mut dev = MemDevice::new(p.size as usize);
         write_tables(&p, &mut dev).unwrap();
-        let info = probe(&mut dev).unwrap().unwrap();
+        let info = probe(&dev).unwrap().unwrap();
         assert_eq!(info.sector_size, ss);
         assert_eq!(info.disk_guid, p.disk_guid);
         assert!(info.warnings.is_empty(), "{:?}", info.warnings);
@@ -184,13 +184,13 @@ fn gpt_roundtrips_through_probe() {
 
         // A damaged primary array: the backup answers, with a warning.
         dev.data[2 * ss as usize + 40] ^= 0xff;
-        let backup = probe(&mut dev).unwrap().unwrap();
+        let backup = probe(&dev).unwrap().unwrap();
         assert_eq!(backup.partitions, info.partitions);
         assert_eq!(backup.warnings.len(), 1, "{:?}", backup.warnings);
         // Both damaged: an error, never a panic.
         let backup_array = (p.last_usable_lba + 1) as usize * ss as usize;
         dev.data[backup_array + 40] ^= 0xff;
-        assert!(matches!(probe(&mut dev), Err(PartError::Corrupt { .. })));
+        assert!(matches!(probe(&dev), Err(PartError::Corrupt { .. })));
     }
 }
 
@@ -206,7 +206,7 @@ fn mbr_roundtrips_through_probe() {
     write_tables(&p, &mut dev).unwrap();
     assert_eq!(&dev.data[..440], &[0xfa; 440][..]);
     assert_eq!(&dev.data[440..446], &[0x78, 0x56, 0x34, 0x12, 0, 0]);
-    let info = probe(&mut dev).unwrap().unwrap();
+    let info = probe(&dev).unwrap().unwrap();
     assert_eq!(info.disk_signature, Some(0x1234_5678));
     assert_eq!(info.partitions.len(), 2);
     assert!(info.partitions[0].bootable);
@@ -232,10 +232,10 @@ fn probe_survives_garbage() {
             dev.data[446 + 4] = 0xee;
             dev.data[512..520].copy_from_slice(b"EFI PART");
         }
-        let _ = probe(&mut dev);
+        let _ = probe(&dev);
     }
-    assert!(probe(&mut MemDevice::new(100)).unwrap().is_none());
-    assert!(probe(&mut MemDevice::new(4096)).unwrap().is_none());
+    assert!(probe(&MemDevice::new(100)).unwrap().is_none());
+    assert!(probe(&MemDevice::new(4096)).unwrap().is_none());
 }
 
 #[test]

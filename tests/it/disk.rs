@@ -3,7 +3,7 @@
 
 use crate::common::{pattern, run, run_ok, sha256_file, tool};
 use fstool::container::qcow2::{Qcow2Options, Qcow2Writer};
-use fstool::io::{BlockDevice, SparseFile};
+use fstool::io::{BlockDevice, ReadAt, SparseFile};
 use fstool::part::{self, DiskPlan, DiskRequest, PartSize, PartType, PartitionRequest};
 use fstool::spec::model::PartitionTable;
 use std::os::unix::fs::MetadataExt;
@@ -212,8 +212,8 @@ fn gpt_disk_matches_plan_in_sgdisk_sfdisk_fdisk() {
         .write(true)
         .open(&img)
         .unwrap();
-    let mut dev = SparseFile::new(file, &img, 64 * MIB).unwrap();
-    let info = part::probe(&mut dev).unwrap().unwrap();
+    let dev = SparseFile::new(file, &img, 64 * MIB).unwrap();
+    let info = part::probe(&dev).unwrap().unwrap();
     assert!(info.warnings.is_empty(), "{:?}", info.warnings);
     let starts: Vec<u64> = info.partitions.iter().map(|p| p.start_lba).collect();
     let planned: Vec<u64> = plan.partitions().iter().map(|p| p.start_lba).collect();
@@ -483,13 +483,13 @@ fn qcow2_reader_reads_qemu_output() {
             .arg(&raw)
             .arg(&q),
     );
-    let mut r = Qcow2Reader::open(std::fs::File::open(&q).unwrap(), &q).unwrap();
+    let r = Qcow2Reader::open(std::fs::File::open(&q).unwrap(), &q).unwrap();
     assert_eq!(r.size(), plan.size);
     let want = std::fs::read(&raw).unwrap();
     let mut got = vec![0u8; want.len()];
     r.read_at(0, &mut got).unwrap();
     assert!(got == want, "qcow2 reader disagrees with qemu-img convert");
-    let info = part::probe(&mut r).unwrap().unwrap();
+    let info = part::probe(&r).unwrap().unwrap();
     assert_eq!(info.disk_guid, plan.disk_guid);
     assert_eq!(info.partitions.len(), 4);
 }
@@ -581,8 +581,8 @@ pub fn validators_clean(img: &Path) {
         .write(true)
         .open(&raw)
         .unwrap();
-    let mut dev = SparseFile::new(file, &raw, len).unwrap();
-    let info = part::probe(&mut dev)
+    let dev = SparseFile::new(file, &raw, len).unwrap();
+    let info = part::probe(&dev)
         .unwrap()
         .expect("no partition table found");
     assert!(info.warnings.is_empty(), "{img:?}: {:?}", info.warnings);
@@ -687,7 +687,7 @@ fn compressed_qcow2_matches_raw_build() {
 
     // Our reader inflates it back.
     use fstool::container::qcow2_read::Qcow2Reader;
-    let mut r = Qcow2Reader::open(std::fs::File::open(&q1).unwrap(), &q1).unwrap();
+    let r = Qcow2Reader::open(std::fs::File::open(&q1).unwrap(), &q1).unwrap();
     let want = std::fs::read(&raw).unwrap();
     let mut got = vec![0u8; want.len()];
     r.read_at(0, &mut got).unwrap();
@@ -732,7 +732,7 @@ fn qcow2_reader_inflates_qemu_compressed_output() {
             .arg(&raw)
             .arg(&q),
     );
-    let mut r = Qcow2Reader::open(std::fs::File::open(&q).unwrap(), &q).unwrap();
+    let r = Qcow2Reader::open(std::fs::File::open(&q).unwrap(), &q).unwrap();
     let mut got = vec![0u8; data.len()];
     r.read_at(0, &mut got).unwrap();
     assert!(got == data, "reader disagrees with qemu-img convert -c");

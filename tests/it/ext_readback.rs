@@ -805,6 +805,87 @@ fn check_ext4_view(img: &Path, m: &BTreeMap<String, Expect>) {
     );
 }
 
+// ------------------------------------------------------ fstool's reader
+
+/// fstool's own ext reader: every entry, with type, permissions, owner,
+/// mtime, link count, content, link target, device numbers and xattrs.
+/// Returns how many entries it listed.
+fn check_own_reader(img: &Path, m: &BTreeMap<String, Expect>) -> usize {
+    use fstool::read::{self, Kind as K, VolumeReader};
+    let f = std::fs::File::open(img).unwrap();
+    let len = f.metadata().unwrap().len();
+    let dev = fstool::io::SparseFile::new(
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(img)
+            .unwrap(),
+        img,
+        len,
+    )
+    .unwrap();
+    let r = fstool::fs::ext::read::ExtVolume::open(&dev).unwrap();
+    let entries = read::walk(&r).unwrap();
+    let got: BTreeSet<String> = entries.iter().map(|e| e.path_lossy()).collect();
+    let want: BTreeSet<String> = m.keys().filter(|p| *p != "/").cloned().collect();
+    assert_eq!(got, want, "names seen by fstool's reader differ");
+    let mut errors = Vec::new();
+    let root = read::WalkEntry {
+        path: b"/".to_vec(),
+        node: r.root(),
+        kind: K::Dir,
+        depth: 0,
+    };
+    for e in entries.iter().chain(std::iter::once(&root)) {
+        let p = e.path_lossy();
+        let x = &m[&p];
+        let md = r.metadata(e.node).unwrap();
+        let type_ok = matches!(
+            (&x.kind, md.kind),
+            (Kind::Dir, K::Dir)
+                | (Kind::File(_), K::File)
+                | (Kind::Symlink(_), K::Symlink)
+                | (Kind::Char(..), K::CharDev)
+                | (Kind::Block(..), K::BlockDev)
+                | (Kind::Fifo, K::Fifo)
+                | (Kind::Socket, K::Socket)
+        );
+        let got = (md.mode, md.uid, md.gid, md.mtime.secs, md.nlink);
+        let want = (x.mode, x.uid, x.gid, x.mtime, x.nlink);
+        if !type_ok || got != want || md.kind != e.kind {
+            errors.push(format!(
+                "{p}: reader type {:?} (mode, uid, gid, mtime, nlink) = {got:?}, want {} {want:?}",
+                md.kind,
+                kind_name(&x.kind)
+            ));
+        }
+        match &x.kind {
+            Kind::File(c) => {
+                let want = c.bytes();
+                if read::read_file(&r, e.node, 1 << 30).unwrap() != want {
+                    errors.push(format!("{p}: reader bytes differ"));
+                }
+            }
+            Kind::Symlink(t) if md.target.as_deref() != Some(&t[..]) => {
+                errors.push(format!("{p}: reader link {:?}", md.target));
+            }
+            Kind::Char(a, b) | Kind::Block(a, b) if md.rdev != (*a, *b) => {
+                errors.push(format!("{p}: reader rdev {:?}, want {a}:{b}", md.rdev));
+            }
+            _ => {}
+        }
+        if md.xattrs != x.xattrs {
+            errors.push(format!(
+                "{p}: reader xattrs {:?}, want {:?}",
+                names(&md.xattrs),
+                names(&x.xattrs)
+            ));
+        }
+    }
+    assert!(errors.is_empty(), "fstool reader:\n{}", errors.join("\n"));
+    entries.len()
+}
+
 // ------------------------------------------------------------ loop mount
 
 fn check_mount(img: &Path, fstype: &str, m: &BTreeMap<String, Expect>) {
@@ -908,6 +989,8 @@ fn readback(fstype: &str) {
     check_debugfs(&img, &f.model);
     let t_debugfs = t2.elapsed();
     check_ext4_view(&img, &f.model);
+    let n = check_own_reader(&img, &f.model);
+    eprintln!("{fstype}: fstool's reader listed and checked {n} entries");
     let t3 = std::time::Instant::now();
     check_mount(&img, fstype, &f.model);
     eprintln!(

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use fstool::fs::fat::{self, FatError, FatOptions, FatReport, FatType};
-use fstool::io::{BlockDevice, MemDevice, SparseFile};
+use fstool::io::{BlockDevice, MemDevice, ReadAt, SparseFile};
+use fstool::read::{self, Kind, ReadError, VolumeReader};
 use fstool::spec::model::Unsupported;
 use fstool::tree::{FileData, Meta, Node, NodeId, NodeKind, Timestamp, Tree};
 
@@ -160,18 +161,14 @@ fn walk(root: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
 }
 
 /// Everything the crate's own reader sees, keyed like [`expected`].
-fn reader_walk(
-    dev: &mut dyn BlockDevice,
-) -> Result<BTreeMap<String, Option<Vec<u8>>>, fat::ReadError> {
-    let mut r = fat::FatReader::open(dev)?;
+fn reader_walk(dev: &dyn ReadAt) -> Result<BTreeMap<String, Option<Vec<u8>>>, ReadError> {
+    let r = fat::FatVolume::open(dev)?;
     let mut out = BTreeMap::new();
-    for (path, e) in r.walk()? {
-        if e.is_dir {
-            out.insert(path, None);
+    for e in read::walk(&r)? {
+        if e.kind == Kind::Dir {
+            out.insert(e.path_lossy(), None);
         } else {
-            let mut data = Vec::new();
-            r.read_entry(&e, &mut data)?;
-            out.insert(path, Some(data));
+            out.insert(e.path_lossy(), Some(read::read_file(&r, e.node, 1 << 30)?));
         }
     }
     Ok(out)
@@ -185,8 +182,8 @@ fn reader_equal(img: &Path, tree: &Tree) {
         .open(img)
         .unwrap();
     let len = f.metadata().unwrap().len();
-    let mut dev = SparseFile::new(f, img, len).unwrap();
-    let got = reader_walk(&mut dev).unwrap();
+    let dev = SparseFile::new(f, img, len).unwrap();
+    let got = reader_walk(&dev).unwrap();
     let want = expected(tree);
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
@@ -918,7 +915,7 @@ fn probe_reads_back_identity_and_survives_garbage() {
         let plan = fat::plan(&tree, &opts(Some(t), Some(size))).unwrap();
         let mut dev = MemDevice::new(plan.size_bytes() as usize);
         let rep = fat::write(&plan, &tree, &mut dev).unwrap();
-        let info = fat::probe(&mut dev).expect("probe");
+        let info = fat::probe(&dev).expect("probe");
         assert_eq!(info.fat_type, t);
         assert_eq!(info.label.as_deref(), Some("FSTOOL"));
         assert_eq!(info.volume_id, Some(0x1234_abcd));
@@ -931,7 +928,7 @@ fn probe_reads_back_identity_and_survives_garbage() {
         for (i, &o) in orig.iter().enumerate() {
             for v in [0u8, 0xff, o ^ 0x80] {
                 dev.data[i] = v;
-                let _ = fat::probe(&mut dev);
+                let _ = fat::probe(&dev);
             }
             dev.data[i] = o;
         }
@@ -944,12 +941,12 @@ fn probe_reads_back_identity_and_survives_garbage() {
             }
             dev.data[510] = 0x55;
             dev.data[511] = 0xaa;
-            let _ = fat::probe(&mut dev);
+            let _ = fat::probe(&dev);
             dev.data[..512].copy_from_slice(&orig);
         }
     }
-    assert!(fat::probe(&mut MemDevice::new(100)).is_none());
-    assert!(fat::probe(&mut MemDevice::new(4096)).is_none());
+    assert!(fat::probe(&MemDevice::new(100)).is_none());
+    assert!(fat::probe(&MemDevice::new(4096)).is_none());
 }
 
 #[test]
@@ -1105,7 +1102,7 @@ fn reader_reads_mkfs_and_mtools_images() {
         run_ok(c.arg("::/"));
         reader_equal(&img, &b.tree);
         let f = std::fs::File::open(&img).unwrap();
-        let info = fat::probe(&mut fstool::io::MemDevice {
+        let info = fat::probe(&fstool::io::MemDevice {
             data: std::fs::read(&img).unwrap(),
         })
         .unwrap();
@@ -1130,7 +1127,7 @@ fn reader_survives_damage() {
         let mut dev = MemDevice::new(plan.size_bytes() as usize);
         fat::write(&plan, &tree, &mut dev).unwrap();
         let clean = dev.data.clone();
-        assert_eq!(reader_walk(&mut dev).unwrap(), expected(&tree));
+        assert_eq!(reader_walk(&dev).unwrap(), expected(&tree));
         let g = plan.geometry().clone();
         let meta_end = (g.cluster_offset(2) + 64 * 1024) as usize;
         // A loop in the FAT: the first file chain points back at itself.
@@ -1142,11 +1139,11 @@ fn reader_survives_damage() {
                 let pos = u32::from_le_bytes([pair[0], pair[1], pair[2], 0]) as usize % meta_end;
                 dev.data[pos] = pair[3];
             }
-            if let Err(e) = reader_walk(&mut dev) {
+            if let Err(e) = reader_walk(&dev) {
                 let _ = e.to_string();
                 looped += 1;
             }
-            let _ = fat::probe(&mut dev);
+            let _ = fat::probe(&dev);
         }
         // Some damage must have been noticed (not all of it can be benign).
         assert!(looped > 0, "{t:?}: no damage detected");
@@ -1154,16 +1151,15 @@ fn reader_survives_damage() {
         // multi-cluster file's first cluster at itself.
         dev.data.copy_from_slice(&clean);
         let name = "a long file name with spaces.text";
-        let e = {
-            let mut r = fat::FatReader::open(&mut dev).unwrap();
-            r.read_dir("/")
-                .unwrap()
-                .into_iter()
-                .find(|e| e.name == name)
-                .unwrap()
+        let (node, size) = {
+            let r = fat::FatVolume::open(&dev).unwrap();
+            let node = read::lookup(&r, name.as_bytes(), true).unwrap();
+            (node, r.metadata(node).unwrap().size)
         };
-        assert!(u64::from(e.size) > u64::from(g.cluster_bytes()));
-        let n = e.first_cluster as usize;
+        assert!(size > u64::from(g.cluster_bytes()));
+        // DIR_FstClusLO (26) of the short entry the node names.
+        let at = node.0 as usize;
+        let n = u16::from_le_bytes([dev.data[at + 26], dev.data[at + 27]]) as usize;
         let fat0 = g.fat_offset(0) as usize;
         match t {
             FatType::Fat12 => {
@@ -1183,12 +1179,9 @@ fn reader_survives_damage() {
                 dev.data[fat0 + 4 * n..fat0 + 4 * n + 4].copy_from_slice(&(n as u32).to_le_bytes())
             }
         }
-        let mut r = fat::FatReader::open(&mut dev).unwrap();
-        let err = r.read_file(&format!("/{name}"), &mut Vec::new());
-        assert!(
-            matches!(err, Err(fat::ReadError::Corrupt(_))),
-            "{t:?}: {err:?}"
-        );
+        let r = fat::FatVolume::open(&dev).unwrap();
+        let err = read::read_file(&r, node, 1 << 30);
+        assert!(matches!(err, Err(ReadError::Corrupt(_))), "{t:?}: {err:?}");
     }
 }
 

@@ -6,15 +6,18 @@ mod common;
 mod determinism;
 mod disk;
 mod disk_examples;
+mod erofs;
 mod examples;
 mod ext;
 mod ext_readback;
 mod fat;
 mod inspect;
 mod ntfs;
+mod read_hostile;
 mod scale;
 mod spec;
 mod tar_input;
+mod verity;
 
 /// Whole-disk examples are checked by the disk tests' validators (a disk
 /// without a partition table has none to check).

@@ -14,6 +14,7 @@ pub mod layout;
 mod map;
 mod ondisk;
 pub mod probe;
+pub mod read;
 mod write;
 mod xattr;
 

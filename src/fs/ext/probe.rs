@@ -1,7 +1,10 @@
 //! Reads the identifying fields of an ext superblock. Never panics on
 //! hostile bytes: every field is read with bounds checks.
 
-use crate::io::BlockDevice;
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
+use crate::bytes::le_u32;
+use crate::io::ReadAt;
 use serde::Serialize;
 
 /// What `fstool info` shows of an ext filesystem.
@@ -19,12 +22,8 @@ pub struct ExtInfo {
     pub bytes: u64,
 }
 
-fn u32_at(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?))
-}
-
 /// Probes `dev` for an ext superblock at byte 1024.
-pub fn probe(dev: &mut dyn BlockDevice) -> Option<ExtInfo> {
+pub fn probe(dev: &dyn ReadAt) -> Option<ExtInfo> {
     if dev.size() < 2048 {
         return None;
     }
@@ -33,17 +32,17 @@ pub fn probe(dev: &mut dyn BlockDevice) -> Option<ExtInfo> {
     if sb.get(0x38..0x3A)? != [0x53, 0xEF] {
         return None;
     }
-    let log = u32_at(&sb, 0x18)?;
+    let log = le_u32(&sb, 0x18)?;
     if log > 6 {
         return None;
     }
     let block_size = 1024u32 << log;
-    let compat = u32_at(&sb, 0x5C)?;
-    let incompat = u32_at(&sb, 0x60)?;
+    let compat = le_u32(&sb, 0x5C)?;
+    let incompat = le_u32(&sb, 0x60)?;
     let is64 = incompat & super::features::INCOMPAT_64BIT != 0;
     let wide = |lo: usize, hi: usize| -> Option<u64> {
-        let h = if is64 { u32_at(&sb, hi)? as u64 } else { 0 };
-        Some(u32_at(&sb, lo)? as u64 | (h << 32))
+        let h = if is64 { le_u32(&sb, hi)? as u64 } else { 0 };
+        Some(le_u32(&sb, lo)? as u64 | (h << 32))
     };
     let blocks = wide(0x4, 0x150)?;
     let fs_type = if incompat
@@ -63,13 +62,13 @@ pub fn probe(dev: &mut dyn BlockDevice) -> Option<ExtInfo> {
     let uuid: [u8; 16] = sb.get(0x68..0x78)?.try_into().ok()?;
     Some(ExtInfo {
         fs_type,
-        label: String::from_utf8_lossy(&label_raw[..end]).into_owned(),
+        label: String::from_utf8_lossy(label_raw.get(..end).unwrap_or_default()).into_owned(),
         uuid: uuid::Uuid::from_bytes(uuid).to_string(),
         block_size,
         blocks,
         free_blocks: wide(0xC, 0x158)?,
-        inodes: u32_at(&sb, 0x0)?,
-        free_inodes: u32_at(&sb, 0x10)?,
+        inodes: le_u32(&sb, 0x0)?,
+        free_inodes: le_u32(&sb, 0x10)?,
         bytes: blocks.checked_mul(block_size as u64)?,
     })
 }

@@ -1,5 +1,5 @@
 //! FAT12/16/32 with VFAT long names: writer ([`plan`], [`write()`]) and a
-//! small prober ([`probe()`]) and reader ([`FatReader`]).
+//! small prober ([`probe()`]) and reader ([`FatVolume`]).
 //!
 //! Follows Microsoft's "FAT: General Overview of On-Disk Format"
 //! (fatgen103). The plan decides every cluster, name and field before a
@@ -43,7 +43,7 @@ use serde::Serialize;
 pub use geometry::{FatType, Geometry};
 pub use layout::{plan, FatPlan};
 pub use probe::{probe, FatInfo};
-pub use read::{DirEntry, FatReader, ReadError};
+pub use read::FatVolume;
 pub use write::write;
 
 use crate::io::IoError;

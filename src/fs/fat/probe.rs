@@ -2,10 +2,13 @@
 //! sector and the first sectors of the root directory; never panics on
 //! hostile bytes (every field is range-checked, every read bounded).
 
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use serde::Serialize;
 
+use super::boot::Bpb;
 use super::geometry::FatType;
-use crate::io::BlockDevice;
+use crate::io::ReadAt;
 
 /// What `fstool info` shows about a FAT volume.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -19,18 +22,6 @@ pub struct FatInfo {
     pub cluster_count: u32,
     pub fats: u32,
     pub total_bytes: u64,
-}
-
-fn u16_at(b: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_le_bytes([*b.get(o)?, *b.get(o + 1)?]))
-}
-fn u32_at(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes([
-        *b.get(o)?,
-        *b.get(o + 1)?,
-        *b.get(o + 2)?,
-        *b.get(o + 3)?,
-    ]))
 }
 
 fn label_text(raw: &[u8]) -> Option<String> {
@@ -53,80 +44,45 @@ fn label_text(raw: &[u8]) -> Option<String> {
 }
 
 /// Probes `dev` for a FAT volume.
-pub fn probe(dev: &mut dyn BlockDevice) -> Option<FatInfo> {
+pub fn probe(dev: &dyn ReadAt) -> Option<FatInfo> {
     if dev.size() < 512 {
         return None;
     }
     let mut b = [0u8; 512];
     dev.read_at(0, &mut b).ok()?;
-    if b.get(510..512)? != [0x55, 0xaa] || !(b[0] == 0xeb || b[0] == 0xe9) {
+    let bpb = Bpb::decode(&b)?;
+    if !(bpb.jump == 0xeb || bpb.jump == 0xe9) {
         return None;
     }
-    let bps = u32::from(u16_at(&b, 11)?);
-    if !matches!(bps, 512 | 1024 | 2048 | 4096) {
-        return None;
-    }
-    let spc = u32::from(b[13]);
-    if spc == 0 || !spc.is_power_of_two() {
-        return None;
-    }
-    let reserved = u32::from(u16_at(&b, 14)?);
-    let fats = u32::from(b[16]);
-    if reserved == 0 || fats == 0 {
-        return None;
-    }
-    let root_entries = u32::from(u16_at(&b, 17)?);
-    let tot16 = u32::from(u16_at(&b, 19)?);
-    let total = if tot16 != 0 { tot16 } else { u32_at(&b, 32)? };
-    let fatsz16 = u32::from(u16_at(&b, 22)?);
-    let fat32_layout = fatsz16 == 0;
-    let fatsz = if fat32_layout {
-        u32_at(&b, 36)?
-    } else {
-        fatsz16
-    };
-    if fatsz == 0 {
-        return None;
-    }
-    let root_sectors = (root_entries * 32).div_ceil(bps);
-    let meta = fats
-        .checked_mul(fatsz)?
-        .checked_add(reserved)?
-        .checked_add(root_sectors)?;
-    let clusters = total.checked_sub(meta)? / spc;
-    let fat_type = FatType::from_cluster_count(clusters);
-    if fat32_layout != (fat_type == FatType::Fat32) {
-        return None;
-    }
-    let ext = if fat32_layout { 64 } else { 36 };
-    let (volume_id, mut label) = if matches!(b[ext + 2], 0x28 | 0x29) {
-        let id = u32_at(&b, ext + 3);
-        let label = if b[ext + 2] == 0x29 {
-            label_text(b.get(ext + 7..ext + 18)?)
-        } else {
-            None
-        };
-        (id, label)
-    } else {
-        (None, None)
-    };
+    let layout = bpb.layout().ok()?;
+    let fat32_layout = bpb.is_fat32_layout();
+    let (bps, spc) = (
+        u32::from(bpb.bytes_per_sector),
+        u32::from(bpb.sectors_per_cluster),
+    );
+    let fats = u32::from(bpb.fats);
+    let total = bpb.total_sectors();
+    let fat_type = layout.fat_type;
+    let clusters = layout.clusters;
+    let volume_id = bpb.volume_id();
+    let mut label = bpb.label().and_then(|l| label_text(l));
 
     // The root directory's volume-label entry wins, as on Windows. Look at
     // its first 16 KiB at most.
     let root_off = if fat32_layout {
-        let root_clus = u32_at(&b, 44)?;
-        let first_data = u64::from(meta);
-        root_clus
-            .checked_sub(2)
-            .map(|c| (first_data + u64::from(c) * u64::from(spc)) * u64::from(bps))
+        bpb.root_cluster.checked_sub(2).and_then(|c| {
+            u64::from(c)
+                .checked_mul(layout.cluster_bytes)?
+                .checked_add(layout.data_offset)
+        })
     } else {
-        Some((u64::from(reserved) + u64::from(fats) * u64::from(fatsz)) * u64::from(bps))
+        Some(layout.root_offset)
     };
     if let Some(off) = root_off {
         let span = if fat32_layout {
-            spc * bps
+            layout.cluster_bytes
         } else {
-            root_sectors * bps
+            layout.root_bytes
         }
         .min(16 * 1024) as usize;
         let mut buf = vec![0u8; span];
@@ -136,11 +92,12 @@ pub fn probe(dev: &mut dyn BlockDevice) -> Option<FatInfo> {
             && dev.read_at(off, &mut buf).is_ok()
         {
             for e in buf.chunks_exact(32) {
-                if e[0] == 0 {
+                let (first, attr) = (e.first().copied(), e.get(11).copied());
+                if first == Some(0) {
                     break;
                 }
-                if e[0] != 0xe5 && e[11] & 0x3f == 0x08 {
-                    if let Some(l) = label_text(&e[..11]) {
+                if first != Some(0xe5) && attr.is_some_and(|a| a & 0x3f == 0x08) {
+                    if let Some(l) = e.get(..11).and_then(label_text) {
                         label = Some(l);
                     }
                     break;
@@ -157,6 +114,6 @@ pub fn probe(dev: &mut dyn BlockDevice) -> Option<FatInfo> {
         cluster_bytes: spc.checked_mul(bps)?,
         cluster_count: clusters,
         fats,
-        total_bytes: u64::from(total) * u64::from(bps),
+        total_bytes: u64::from(total).saturating_mul(u64::from(bps)),
     })
 }

@@ -1,154 +1,79 @@
-//! A small reader: list directories and read files of a FAT12/16/32 volume,
-//! with VFAT long names. Used by `fstool ls`/`cat` and by tests.
+//! The FAT12/16/32 volume reader, with VFAT long names, behind
+//! [`VolumeReader`].
 //!
+//! A node is named by the volume byte offset of its short directory entry
+//! (the root, which has none, is node 0: offset 0 is the boot sector).
 //! Hostile images are expected: every offset is checked, every chain walk
 //! is bounded by the cluster count (a loop is `Corrupt`, not a hang), and
 //! nothing indexes unchecked.
 
-use std::io::Write;
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
-use serde::Serialize;
+use std::cell::RefCell;
 
+use super::boot::{Bpb, Layout};
 use super::geometry::FatType;
 use super::names;
-use crate::io::{BlockDevice, IoError};
-
-/// Errors of the reader.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    #[error("not a FAT volume")]
-    NotFat,
-    #[error("corrupt FAT volume: {0}")]
-    Corrupt(String),
-    #[error("{0}: no such file or directory")]
-    NotFound(String),
-    #[error("{0}: not a directory")]
-    NotADirectory(String),
-    #[error("{0}: is a directory")]
-    IsADirectory(String),
-    #[error("writing the output failed: {0}")]
-    Output(#[source] std::io::Error),
-    #[error(transparent)]
-    Io(#[from] IoError),
-}
+use crate::bytes::{array, le_u16, le_u32, u8_at};
+use crate::io::ReadAt;
+use crate::read::{
+    CorruptKind, DirEntry, Kind, Metadata, NodeId, ReadError, Timestamp, VolumeReader,
+};
 
 type Result<T> = std::result::Result<T, ReadError>;
 
-fn corrupt<T>(what: impl Into<String>) -> Result<T> {
-    Err(ReadError::Corrupt(what.into()))
-}
+/// Bytes of one directory entry.
+const ENTRY: u64 = 32;
 
-/// One directory entry as read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DirEntry {
-    /// The long name when present and valid, else the short name (with the
-    /// NT case flags applied).
-    pub name: String,
-    /// The 8.3 name, `NAME.EXT`.
-    pub short_name: String,
-    pub is_dir: bool,
-    pub size: u32,
-    pub first_cluster: u32,
-    /// `DIR_Attr`.
-    pub attributes: u8,
-    /// Last write, seconds since the Unix epoch (FAT time read as UTC).
-    pub mtime: i64,
-}
+/// Bytes of the FAT the reader keeps in memory at a time.
+const FAT_WINDOW: u64 = 256 * 1024;
 
-/// The layout fields a reader needs, validated.
+/// Most bytes a directory may have (65536 entries, the spec's limit).
+const MAX_DIR_BYTES: u64 = 65536 * ENTRY;
+
+/// The short entry of a node, decoded.
 #[derive(Debug, Clone)]
-struct Volume {
-    fat_type: FatType,
-    bps: u64,
-    spc: u64,
-    fat_offset: u64,
-    fat_bytes: u64,
-    root_offset: u64,
-    root_bytes: u64,
-    root_cluster: u32,
-    data_offset: u64,
-    clusters: u32,
+struct Short {
+    /// DIR_Name (0..11).
+    name: [u8; 11],
+    /// DIR_Attr (11).
+    attr: u8,
+    /// DIR_NTRes (12): lower-case flags.
+    case: u8,
+    /// DIR_CrtTimeTenth (13), DIR_CrtTime (14), DIR_CrtDate (16).
+    created: (u8, u16, u16),
+    /// DIR_LstAccDate (18).
+    accessed: u16,
+    /// DIR_FstClusHI (20) << 16 | DIR_FstClusLO (26); HI only on FAT32.
+    first_cluster: u32,
+    /// DIR_WrtTime (22), DIR_WrtDate (24).
+    written: (u16, u16),
+    /// DIR_FileSize (28).
+    size: u32,
 }
 
-fn u16_at(b: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_le_bytes([*b.get(o)?, *b.get(o + 1)?]))
-}
-fn u32_at(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes([
-        *b.get(o)?,
-        *b.get(o + 1)?,
-        *b.get(o + 2)?,
-        *b.get(o + 3)?,
-    ]))
-}
-
-fn parse_volume(b: &[u8], dev_size: u64) -> Option<Volume> {
-    if b.get(510..512)? != [0x55, 0xaa] {
-        return None;
+impl Short {
+    fn decode(e: &[u8], fat32: bool) -> Option<Short> {
+        let hi = if fat32 { le_u16(e, 20)? } else { 0 };
+        Some(Short {
+            name: array(e, 0)?,
+            attr: u8_at(e, 11)?,
+            case: u8_at(e, 12)?,
+            created: (u8_at(e, 13)?, le_u16(e, 14)?, le_u16(e, 16)?),
+            accessed: le_u16(e, 18)?,
+            first_cluster: (u32::from(hi) << 16) | u32::from(le_u16(e, 26)?),
+            written: (le_u16(e, 22)?, le_u16(e, 24)?),
+            size: le_u32(e, 28)?,
+        })
     }
-    let bps = u64::from(u16_at(b, 11)?);
-    if !matches!(bps, 512 | 1024 | 2048 | 4096) {
-        return None;
+    fn is_dir(&self) -> bool {
+        self.attr & 0x10 != 0
     }
-    let spc = u64::from(*b.get(13)?);
-    if spc == 0 || !spc.is_power_of_two() {
-        return None;
-    }
-    let reserved = u64::from(u16_at(b, 14)?);
-    let fats = u64::from(*b.get(16)?);
-    let root_entries = u64::from(u16_at(b, 17)?);
-    let tot16 = u64::from(u16_at(b, 19)?);
-    let total = if tot16 != 0 {
-        tot16
-    } else {
-        u64::from(u32_at(b, 32)?)
-    };
-    let fatsz16 = u64::from(u16_at(b, 22)?);
-    let fatsz = if fatsz16 != 0 {
-        fatsz16
-    } else {
-        u64::from(u32_at(b, 36)?)
-    };
-    if reserved == 0 || fats == 0 || fatsz == 0 {
-        return None;
-    }
-    let root_sectors = (root_entries * 32).div_ceil(bps);
-    let data_sector = reserved + fats * fatsz + root_sectors;
-    let clusters = total.checked_sub(data_sector)? / spc;
-    let clusters = u32::try_from(clusters).ok()?;
-    let fat_type = FatType::from_cluster_count(clusters);
-    if (fat_type == FatType::Fat32) != (fatsz16 == 0) || clusters == 0 {
-        return None;
-    }
-    // The whole volume must lie on the device.
-    if total.checked_mul(bps)? > dev_size {
-        return None;
-    }
-    // The FAT must have an entry for every cluster.
-    let fat_bytes = fatsz * bps;
-    if (u64::from(clusters) + 2) * fat_type.bits() / 8 > fat_bytes {
-        return None;
-    }
-    let root_cluster = if fat_type == FatType::Fat32 {
-        u32_at(b, 44)?
-    } else {
-        0
-    };
-    Some(Volume {
-        fat_type,
-        bps,
-        spc,
-        fat_offset: reserved * bps,
-        fat_bytes,
-        root_offset: (reserved + fats * fatsz) * bps,
-        root_bytes: root_sectors * bps,
-        root_cluster,
-        data_offset: data_sector * bps,
-        clusters,
-    })
 }
 
-/// FAT date and time (read as UTC) to Unix seconds.
+/// FAT date and time (read as UTC, as fstool writes them) to Unix seconds.
+/// Every term is bounded by the 7-bit year field, far from overflow.
+#[allow(clippy::arithmetic_side_effects)]
 fn unix_time(date: u16, time: u16) -> i64 {
     let y = 1980 + i64::from(date >> 9);
     let m = i64::from((date >> 5) & 0x0f).clamp(1, 12);
@@ -167,7 +92,7 @@ fn unix_time(date: u16, time: u16) -> i64 {
     days * 86_400 + secs
 }
 
-fn short_name_text(raw: &[u8], case: u8) -> String {
+fn short_name_text(raw: &[u8; 11], case: u8) -> String {
     let conv = |part: &[u8], lower: bool| -> String {
         part.iter()
             .enumerate()
@@ -184,14 +109,9 @@ fn short_name_text(raw: &[u8], case: u8) -> String {
             .trim_end()
             .to_string()
     };
-    let base = conv(
-        raw.get(..8).unwrap_or(&[]),
-        case & names::CASE_LOWER_BASE != 0,
-    );
-    let ext = conv(
-        raw.get(8..11).unwrap_or(&[]),
-        case & names::CASE_LOWER_EXT != 0,
-    );
+    let (base, ext) = raw.split_at(8);
+    let base = conv(base, case & names::CASE_LOWER_BASE != 0);
+    let ext = conv(ext, case & names::CASE_LOWER_EXT != 0);
     if ext.is_empty() {
         base
     } else {
@@ -203,34 +123,68 @@ fn short_name_text(raw: &[u8], case: u8) -> String {
 /// slot.
 type LongName = (u8, usize, Vec<Option<[u16; 13]>>);
 
-/// Bytes of the FAT the reader keeps in memory at a time.
-const FAT_WINDOW: u64 = 256 * 1024;
+/// Byte positions of the 13 UTF-16 units in a long-name slot.
+const LFN_UNITS: [usize; 13] = [1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30];
 
-/// Most bytes a directory may have (65536 entries).
-const MAX_DIR_BYTES: u64 = 65536 * 32;
+/// One parsed entry: its short entry's volume offset, the name to show,
+/// and the short entry.
+struct Parsed {
+    offset: u64,
+    name: String,
+    short: Short,
+}
 
 /// A FAT volume opened for reading.
-pub struct FatReader<'a> {
-    dev: &'a mut dyn BlockDevice,
-    vol: Volume,
+pub struct FatVolume<D> {
+    dev: D,
+    vol: Layout,
     /// A window of the first FAT: (byte offset in the FAT, bytes). Chains
     /// are mostly sequential, so one window serves long runs of lookups and
     /// memory stays bounded whatever the volume size.
-    fat: Option<(u64, Vec<u8>)>,
+    fat: RefCell<Option<(u64, Vec<u8>)>>,
+    /// The last chain read for a file: (first cluster, clusters), so that
+    /// reading a file in pieces walks its chain once.
+    chain: RefCell<Option<(u32, Vec<u32>)>>,
 }
 
-impl<'a> FatReader<'a> {
-    pub fn open(dev: &'a mut dyn BlockDevice) -> Result<Self> {
+fn field(what: &'static str, value: u64, at: u64) -> ReadError {
+    CorruptKind::Field { what, value, at }.into()
+}
+
+impl<D: ReadAt> FatVolume<D> {
+    /// Opens the FAT volume on `dev`; `Incompatible` when the boot sector
+    /// is not a FAT boot sector, `Corrupt` when its fields contradict the
+    /// device.
+    pub fn open(dev: D) -> Result<Self> {
         if dev.size() < 512 {
-            return Err(ReadError::NotFat);
+            return Err(ReadError::incompatible("not a FAT volume (too small)"));
         }
         let mut b = [0u8; 512];
         dev.read_at(0, &mut b)?;
-        let vol = parse_volume(&b, dev.size()).ok_or(ReadError::NotFat)?;
-        Ok(FatReader {
+        let bpb = Bpb::decode(&b).ok_or(CorruptKind::Magic {
+            what: "FAT boot sector",
+            at: 0,
+        })?;
+        let vol = bpb
+            .layout()
+            .map_err(|f| ReadError::incompatible(format!("not a FAT volume ({f})")))?;
+        // The whole volume must lie on the device, and the FAT must have an
+        // entry for every cluster.
+        if vol.total_bytes > dev.size() {
+            return Err(field("BPB_TotSec", vol.total_bytes, 19));
+        }
+        let entries_bytes = u64::from(vol.clusters)
+            .saturating_add(2)
+            .saturating_mul(vol.fat_type.bits())
+            / 8;
+        if vol.clusters == 0 || entries_bytes > vol.fat_bytes {
+            return Err(field("BPB_FATSz", vol.fat_bytes, 22));
+        }
+        Ok(FatVolume {
             dev,
             vol,
-            fat: None,
+            fat: RefCell::new(None),
+            chain: RefCell::new(None),
         })
     }
 
@@ -238,45 +192,54 @@ impl<'a> FatReader<'a> {
         self.vol.fat_type
     }
 
-    fn cluster_bytes(&self) -> u64 {
-        self.vol.bps * self.vol.spc
+    /// The checked layout of the volume.
+    pub fn layout(&self) -> &Layout {
+        &self.vol
     }
 
-    /// The FAT entry of cluster `n`.
-    fn entry(&mut self, n: u32) -> Result<u32> {
-        let bytes_per = self.vol.fat_type.bits();
+    /// The FAT entry of cluster `n` (at most 0x0FFF_FFFF + 1, so the byte
+    /// arithmetic below stays far from overflow).
+    fn entry(&self, n: u32) -> Result<u32> {
+        let bits = self.vol.fat_type.bits();
         // Byte offset of the entry (FAT12: of its first byte) and its width.
-        let off = u64::from(n) * bytes_per / 8;
-        let width = if bytes_per == 32 { 4 } else { 2 };
-        let cached = self
-            .fat
-            .as_ref()
-            .is_some_and(|(start, buf)| off >= *start && off + width <= *start + buf.len() as u64);
-        if !cached {
-            let start = off - off % FAT_WINDOW;
-            let end = (start + FAT_WINDOW + 4).min(self.vol.fat_bytes);
-            if end < off + width {
-                return corrupt(format!("cluster {n} has no FAT entry"));
+        let off = u64::from(n).saturating_mul(bits) / 8;
+        let width = if bits == 32 { 4 } else { 2 };
+        let end = off.saturating_add(width);
+        let mut cache = self.fat.borrow_mut();
+        let hit = cache.as_ref().is_some_and(|(start, buf)| {
+            off >= *start && end <= start.saturating_add(buf.len() as u64)
+        });
+        if !hit {
+            let start = off.saturating_sub(off % FAT_WINDOW);
+            let stop = start.saturating_add(FAT_WINDOW + 4).min(self.vol.fat_bytes);
+            if stop < end {
+                return Err(CorruptKind::OutOfRange {
+                    what: "cluster with a FAT entry",
+                    value: u64::from(n),
+                    limit: u64::from(self.vol.clusters) + 1,
+                }
+                .into());
             }
-            let mut buf = vec![0u8; (end - start) as usize];
-            self.dev.read_at(self.vol.fat_offset + start, &mut buf)?;
-            self.fat = Some((start, buf));
+            let mut buf = vec![0u8; usize::try_from(stop.saturating_sub(start)).unwrap_or(0)];
+            self.dev
+                .read_at(self.vol.fat_offset.saturating_add(start), &mut buf)?;
+            *cache = Some((start, buf));
         }
-        let Some((start, fat)) = self.fat.as_ref() else {
-            return corrupt("FAT window missing");
+        let Some((start, fat)) = cache.as_ref() else {
+            return Err(ReadError::incompatible("FAT window missing"));
         };
-        let o = (off - start) as usize;
+        let o = usize::try_from(off.saturating_sub(*start)).unwrap_or(usize::MAX);
         let v = match self.vol.fat_type {
             FatType::Fat12 => {
-                let w = u32::from(u16_at(fat, o).unwrap_or(0));
+                let w = u32::from(le_u16(fat, o).unwrap_or(0));
                 if n % 2 == 0 {
                     w & 0xfff
                 } else {
                     w >> 4
                 }
             }
-            FatType::Fat16 => u32::from(u16_at(fat, o).unwrap_or(0)),
-            FatType::Fat32 => u32_at(fat, o).unwrap_or(0) & 0x0fff_ffff,
+            FatType::Fat16 => u32::from(le_u16(fat, o).unwrap_or(0)),
+            FatType::Fat32 => le_u32(fat, o).unwrap_or(0) & 0x0fff_ffff,
         };
         Ok(v)
     }
@@ -290,17 +253,27 @@ impl<'a> FatReader<'a> {
     }
 
     /// The first `want` clusters of the chain starting at `first` (fewer
-    /// when it ends sooner). A bad link, or a chain longer than the volume
-    /// has clusters (a loop), is `Corrupt`.
-    fn chain(&mut self, first: u32, want: u64) -> Result<Vec<u32>> {
+    /// when it ends sooner). A bad link, or a chain that revisits a cluster
+    /// (a loop or a cross-link), is `Corrupt`.
+    fn chain(&self, first: u32, want: u64) -> Result<Vec<u32>> {
         let mut out = Vec::new();
         let mut c = first;
+        let last = u64::from(self.vol.clusters) + 1;
         while (out.len() as u64) < want {
-            if c < 2 || c > self.vol.clusters + 1 {
-                return corrupt(format!("cluster chain points at cluster {c}"));
+            if c < 2 || u64::from(c) > last {
+                return Err(CorruptKind::OutOfRange {
+                    what: "cluster chain link",
+                    value: u64::from(c),
+                    limit: last,
+                }
+                .into());
             }
             if out.len() as u64 >= u64::from(self.vol.clusters) {
-                return corrupt(format!("cluster chain from {first} loops"));
+                return Err(CorruptKind::Loop {
+                    what: "cluster chain",
+                    node: u64::from(first),
+                }
+                .into());
             }
             out.push(c);
             let next = self.entry(c)?;
@@ -309,49 +282,68 @@ impl<'a> FatReader<'a> {
             }
             c = next;
         }
-        // A cluster twice in one chain is a loop (or a cross-link).
         let mut sorted = out.clone();
         sorted.sort_unstable();
-        if sorted.windows(2).any(|w| w[0] == w[1]) {
-            return corrupt(format!("cluster chain from {first} loops"));
+        if sorted.windows(2).any(|w| w.first() == w.get(1)) {
+            return Err(CorruptKind::Loop {
+                what: "cluster chain",
+                node: u64::from(first),
+            }
+            .into());
         }
         Ok(out)
     }
 
+    /// Volume offset of cluster `c` (2 ..= clusters + 1, checked by
+    /// [`chain`](Self::chain)).
     fn cluster_offset(&self, c: u32) -> u64 {
-        self.vol.data_offset + u64::from(c - 2) * self.cluster_bytes()
+        u64::from(c.saturating_sub(2))
+            .saturating_mul(self.vol.cluster_bytes)
+            .saturating_add(self.vol.data_offset)
     }
 
-    /// The raw bytes of a directory (`first` = 0 means the root).
-    fn dir_bytes(&mut self, first: u32) -> Result<Vec<u8>> {
+    /// The raw bytes of a directory (`first` = 0 means the root) and the
+    /// volume offset of each of its 32-byte entries.
+    fn dir_bytes(&self, first: u32) -> Result<(Vec<u8>, Vec<u64>)> {
         let fixed_root = first == 0 && self.vol.fat_type != FatType::Fat32;
         if fixed_root {
-            let mut buf = vec![0u8; self.vol.root_bytes as usize];
+            let len = usize::try_from(self.vol.root_bytes).unwrap_or(0);
+            let mut buf = vec![0u8; len];
             self.dev.read_at(self.vol.root_offset, &mut buf)?;
-            return Ok(buf);
+            let offs = (0..self.vol.root_bytes / ENTRY)
+                .map(|i| self.vol.root_offset.saturating_add(i.saturating_mul(ENTRY)))
+                .collect();
+            return Ok((buf, offs));
         }
         let start = if first == 0 {
             self.vol.root_cluster
         } else {
             first
         };
-        let limit = MAX_DIR_BYTES.div_ceil(self.cluster_bytes());
-        let chain = self.chain(start, limit)?;
-        let cb = self.cluster_bytes() as usize;
-        let mut buf = vec![0u8; chain.len() * cb];
-        for (i, &c) in chain.iter().enumerate() {
-            let off = self.cluster_offset(c);
-            self.dev.read_at(off, &mut buf[i * cb..(i + 1) * cb])?;
+        let cb = self.vol.cluster_bytes;
+        let chain = self.chain(start, MAX_DIR_BYTES.div_ceil(cb))?;
+        let mut buf = Vec::new();
+        let mut offs = Vec::new();
+        let mut cluster = vec![0u8; usize::try_from(cb).unwrap_or(0)];
+        for &c in &chain {
+            let base = self.cluster_offset(c);
+            self.dev.read_at(base, &mut cluster)?;
+            buf.extend_from_slice(&cluster);
+            offs.extend((0..cb / ENTRY).map(|i| base.saturating_add(i.saturating_mul(ENTRY))));
         }
-        Ok(buf)
+        Ok((buf, offs))
     }
 
     /// Parses the entries of a directory (without `.`, `..` and labels).
-    fn parse_dir(&self, bytes: &[u8]) -> Vec<DirEntry> {
+    fn parse_dir(&self, bytes: &[u8], offs: &[u64]) -> Vec<Parsed> {
+        let fat32 = self.vol.fat_type == FatType::Fat32;
         let mut out = Vec::new();
         let mut lfn: Option<LongName> = None;
-        for e in bytes.chunks_exact(32) {
-            let first = e[0];
+        for (e, &offset) in bytes.chunks_exact(32).zip(offs) {
+            let Some(short) = Short::decode(e, fat32) else {
+                break;
+            };
+            let first = short.name[0];
             if first == 0 {
                 break;
             }
@@ -359,34 +351,12 @@ impl<'a> FatReader<'a> {
                 lfn = None;
                 continue;
             }
-            let attr = e[11];
-            if attr & 0x3f == 0x0f {
-                let ord = usize::from(first & 0x3f);
-                if ord == 0 || ord > 20 {
-                    lfn = None;
-                    continue;
-                }
-                if first & 0x40 != 0 {
-                    lfn = Some((e[13], ord, vec![None; ord]));
-                }
-                if let Some((sum, n, slots)) = &mut lfn {
-                    if *sum != e[13] || ord > *n {
-                        lfn = None;
-                        continue;
-                    }
-                    let mut units = [0u16; 13];
-                    const POS: [usize; 13] = [1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 30];
-                    for (u, &p) in units.iter_mut().zip(POS.iter()) {
-                        *u = u16::from_le_bytes([e[p], e[p + 1]]);
-                    }
-                    slots[ord - 1] = Some(units);
-                }
+            if short.attr & 0x3f == 0x0f {
+                lfn = long_slot(lfn.take(), e);
                 continue;
             }
             let long = lfn.take().and_then(|(sum, _, slots)| {
-                let mut short = [0u8; 11];
-                short.copy_from_slice(&e[..11]);
-                if sum != names::lfn_checksum(&short) {
+                if sum != names::lfn_checksum(&short.name) {
                     return None;
                 }
                 let mut units = Vec::new();
@@ -394,167 +364,229 @@ impl<'a> FatReader<'a> {
                     units.extend_from_slice(&s?);
                 }
                 let end = units.iter().position(|&u| u == 0).unwrap_or(units.len());
-                String::from_utf16(&units[..end]).ok()
+                String::from_utf16(units.get(..end)?).ok()
             });
-            if attr & 0x08 != 0 {
+            if short.attr & 0x08 != 0 {
                 continue; // volume label
             }
-            if &e[..11] == b".          " || &e[..11] == b"..         " {
+            if &short.name == b".          " || &short.name == b"..         " {
                 continue;
             }
-            let short_name = short_name_text(&e[..11], 0);
-            let name = long.unwrap_or_else(|| short_name_text(&e[..11], e[12]));
-            let hi = u32::from(u16::from_le_bytes([e[20], e[21]]));
-            let lo = u32::from(u16::from_le_bytes([e[26], e[27]]));
-            let first_cluster = if self.vol.fat_type == FatType::Fat32 {
-                (hi << 16) | lo
-            } else {
-                lo
-            };
-            out.push(DirEntry {
+            let name = long.unwrap_or_else(|| short_name_text(&short.name, short.case));
+            // A name with a separator or a dot-name would escape its
+            // directory when extracted; it cannot be valid FAT either.
+            if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+                continue;
+            }
+            out.push(Parsed {
+                offset,
                 name,
-                short_name,
-                is_dir: attr & 0x10 != 0,
-                size: u32::from_le_bytes([e[28], e[29], e[30], e[31]]),
-                first_cluster,
-                attributes: attr,
-                mtime: unix_time(
-                    u16::from_le_bytes([e[24], e[25]]),
-                    u16::from_le_bytes([e[22], e[23]]),
-                ),
+                short,
             });
         }
         out
     }
 
-    /// Finds the entry at `path` (`/`-separated, case-insensitive); `None`
-    /// for the root.
-    fn lookup(&mut self, path: &str) -> Result<Option<DirEntry>> {
-        let mut cur: Option<DirEntry> = None;
-        let mut walked = String::new();
-        for part in path.split('/').filter(|p| !p.is_empty()) {
-            let dir = match &cur {
-                None => 0,
-                Some(e) if e.is_dir => e.first_cluster,
-                Some(_) => return Err(ReadError::NotADirectory(walked)),
-            };
-            walked.push('/');
-            walked.push_str(part);
-            let key = names::fold_key(part);
-            let bytes = self.dir_bytes(dir)?;
-            let found = self
-                .parse_dir(&bytes)
-                .into_iter()
-                .find(|e| names::fold_key(&e.name) == key || names::fold_key(&e.short_name) == key);
-            cur = Some(found.ok_or_else(|| ReadError::NotFound(walked.clone()))?);
+    /// The short entry of `node`; `None` for the root.
+    fn short(&self, node: NodeId) -> Result<Option<Short>> {
+        if node.0 == 0 {
+            return Ok(None);
         }
-        Ok(cur)
+        let bad = || ReadError::from(CorruptKind::BadNode { node: node.0 });
+        if node.0 % ENTRY != 0 || node.0.saturating_add(ENTRY) > self.vol.total_bytes {
+            return Err(bad());
+        }
+        let mut e = [0u8; 32];
+        self.dev.read_at(node.0, &mut e)?;
+        let s = Short::decode(&e, self.vol.fat_type == FatType::Fat32).ok_or_else(bad)?;
+        Ok(Some(s))
     }
 
-    /// Lists the directory an entry (from [`read_dir`](Self::read_dir))
-    /// describes.
-    pub fn read_dir_entry(&mut self, e: &DirEntry) -> Result<Vec<DirEntry>> {
-        if !e.is_dir {
-            return Err(ReadError::NotADirectory(e.name.clone()));
+    /// The first cluster of directory `node` (0 = the root).
+    fn dir_cluster(&self, node: NodeId) -> Result<u32> {
+        match self.short(node)? {
+            None => Ok(0),
+            Some(s) if s.is_dir() => Ok(s.first_cluster),
+            Some(_) => Err(ReadError::NotADirectory {
+                path: format!("node {}", node.0),
+            }),
         }
-        let bytes = self.dir_bytes(e.first_cluster)?;
-        Ok(self.parse_dir(&bytes))
+    }
+}
+
+/// Adds one long-name slot `e` to the name being collected.
+fn long_slot(lfn: Option<LongName>, e: &[u8]) -> Option<LongName> {
+    let first = u8_at(e, 0)?;
+    let sum = u8_at(e, 13)?;
+    let ord = usize::from(first & 0x3f);
+    if ord == 0 || ord > 20 {
+        return None;
+    }
+    let mut lfn = if first & 0x40 != 0 {
+        Some((sum, ord, vec![None; ord]))
+    } else {
+        lfn
+    };
+    let (s, n, slots) = lfn.as_mut()?;
+    if *s != sum || ord > *n {
+        return None;
+    }
+    let mut units = [0u16; 13];
+    for (u, &p) in units.iter_mut().zip(LFN_UNITS.iter()) {
+        *u = le_u16(e, p)?;
+    }
+    *slots.get_mut(ord.checked_sub(1)?)? = Some(units);
+    lfn
+}
+
+impl<D: ReadAt> VolumeReader for FatVolume<D> {
+    fn format(&self) -> &'static str {
+        self.vol.fat_type.name()
     }
 
-    /// Every entry of the volume with its path (`/dir/name`), directories
-    /// before their contents, each directory in on-disk order. Safe on
-    /// hostile images: a directory reached twice (a loop) is `Corrupt`.
-    pub fn walk(&mut self) -> Result<Vec<(String, DirEntry)>> {
-        let mut out = Vec::new();
-        let mut visited = std::collections::BTreeSet::from([0u32]);
-        let root = self.read_dir("/")?;
-        let mut stack: Vec<(String, std::vec::IntoIter<DirEntry>)> =
-            vec![(String::new(), root.into_iter())];
-        while let Some((prefix, iter)) = stack.last_mut() {
-            let Some(e) = iter.next() else {
-                stack.pop();
-                continue;
-            };
-            let path = format!("{prefix}/{}", e.name);
-            if e.is_dir {
-                if !visited.insert(e.first_cluster) {
-                    return corrupt(format!("{path}: directory loop"));
-                }
-                let sub = self.read_dir_entry(&e)?;
-                out.push((path.clone(), e));
-                stack.push((path, sub.into_iter()));
-            } else {
-                out.push((path, e));
-            }
-        }
-        Ok(out)
+    fn root(&self) -> NodeId {
+        NodeId(0)
     }
 
-    /// Lists the directory at `path`.
-    pub fn read_dir(&mut self, path: &str) -> Result<Vec<DirEntry>> {
-        let first = match self.lookup(path)? {
-            None => 0,
-            Some(e) if e.is_dir => {
-                if e.first_cluster == 0 {
-                    // ".." style pointer to the root.
-                    0
+    fn read_dir(&self, dir: NodeId) -> Result<Vec<DirEntry>> {
+        let first = self.dir_cluster(dir)?;
+        let (bytes, offs) = self.dir_bytes(first)?;
+        Ok(self
+            .parse_dir(&bytes, &offs)
+            .into_iter()
+            .map(|p| DirEntry {
+                kind: if p.short.is_dir() {
+                    Kind::Dir
                 } else {
-                    e.first_cluster
-                }
-            }
-            Some(_) => return Err(ReadError::NotADirectory(path.to_string())),
+                    Kind::File
+                },
+                name: p.name.into_bytes(),
+                node: NodeId(p.offset),
+            })
+            .collect())
+    }
+
+    /// FAT has no owners, permissions or xattrs: directories are 0755,
+    /// files 0644, or 0444 with the read-only attribute. Times are UTC;
+    /// ctime is the write time.
+    fn metadata(&self, node: NodeId) -> Result<Metadata> {
+        let Some(s) = self.short(node)? else {
+            let t = Timestamp::default();
+            return Ok(Metadata {
+                kind: Kind::Dir,
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+                atime: t,
+                mtime: t,
+                ctime: t,
+                crtime: None,
+                xattrs: Vec::new(),
+                nlink: 1,
+                rdev: (0, 0),
+                target: None,
+                size: 0,
+            });
         };
-        let bytes = self.dir_bytes(first)?;
-        Ok(self.parse_dir(&bytes))
+        let (kind, mode) = if s.is_dir() {
+            (Kind::Dir, 0o755)
+        } else if s.attr & 0x01 != 0 {
+            (Kind::File, 0o444)
+        } else {
+            (Kind::File, 0o644)
+        };
+        let mtime = Timestamp::from_secs(unix_time(s.written.1, s.written.0));
+        let (tenth, ctime, cdate) = s.created;
+        let crtime = Timestamp {
+            secs: unix_time(cdate, ctime).saturating_add(i64::from(tenth / 100)),
+            nanos: u32::from(tenth % 100).saturating_mul(10_000_000),
+        };
+        Ok(Metadata {
+            kind,
+            mode,
+            uid: 0,
+            gid: 0,
+            atime: Timestamp::from_secs(unix_time(s.accessed, 0)),
+            mtime,
+            ctime: mtime,
+            crtime: Some(crtime),
+            xattrs: Vec::new(),
+            nlink: 1,
+            rdev: (0, 0),
+            target: None,
+            size: if s.is_dir() { 0 } else { u64::from(s.size) },
+        })
     }
 
-    /// Writes the contents of the file at `path` to `out`; returns its size.
-    pub fn read_file(&mut self, path: &str, out: &mut dyn Write) -> Result<u64> {
-        match self.lookup(path)? {
-            Some(e) if !e.is_dir => self.read_entry(&e, out),
-            _ => Err(ReadError::IsADirectory(path.to_string())),
+    fn read_at(&self, node: NodeId, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let Some(s) = self.short(node)? else {
+            return Err(ReadError::incompatible("the root is a directory"));
+        };
+        if s.is_dir() {
+            return Err(ReadError::incompatible("a directory has no file content"));
         }
-    }
-
-    /// Writes the contents of the file an entry describes to `out`.
-    pub fn read_entry(&mut self, e: &DirEntry, out: &mut dyn Write) -> Result<u64> {
-        if e.is_dir {
-            return Err(ReadError::IsADirectory(e.name.clone()));
-        }
-        let path = &e.name;
-        let size = u64::from(e.size);
-        if size == 0 {
+        let size = u64::from(s.size);
+        if offset >= size || buf.is_empty() {
             return Ok(0);
         }
-        let cb = self.cluster_bytes();
-        let chain = self.chain(e.first_cluster, size.div_ceil(cb))?;
-        if (chain.len() as u64) < size.div_ceil(cb) {
-            return corrupt(format!("{path}: chain shorter than the file"));
-        }
-        // Read runs of consecutive clusters in large pieces.
-        let mut left = size;
-        let mut i = 0;
-        let mut buf = Vec::new();
-        while left > 0 {
-            let mut run = 1;
-            while i + run < chain.len()
-                && chain[i + run] == chain[i] + run as u32
-                && (run as u64 + 1) * cb <= crate::io::CHUNK as u64
-            {
-                run += 1;
+        let cb = self.vol.cluster_bytes;
+        let want = size.div_ceil(cb);
+        let mut cache = self.chain.borrow_mut();
+        let chain = match cache.as_ref() {
+            Some((first, c)) if *first == s.first_cluster && c.len() as u64 == want => c,
+            _ => {
+                let c = self.chain(s.first_cluster, want)?;
+                if (c.len() as u64) < want {
+                    return Err(CorruptKind::Short {
+                        what: "file cluster chain",
+                        want: size,
+                        got: (c.len() as u64).saturating_mul(cb),
+                    }
+                    .into());
+                }
+                &cache.insert((s.first_cluster, c)).1
             }
-            let n = (run as u64 * cb).min(left);
-            buf.resize(n as usize, 0);
-            self.dev.read_at(self.cluster_offset(chain[i]), &mut buf)?;
-            out.write_all(&buf).map_err(ReadError::Output)?;
-            left -= n;
-            i += run;
+        };
+        let len = (buf.len() as u64).min(size.saturating_sub(offset));
+        let mut done = 0u64;
+        while done < len {
+            let pos = offset.saturating_add(done);
+            let idx = usize::try_from(pos.checked_div(cb).unwrap_or(0)).unwrap_or(usize::MAX);
+            let within = pos.checked_rem(cb).unwrap_or(0);
+            let Some(&c) = chain.get(idx) else {
+                break;
+            };
+            // Extend over physically consecutive clusters.
+            let mut run = 1u64;
+            while chain
+                .get(idx.saturating_add(run as usize))
+                .is_some_and(|&n| u64::from(n) == u64::from(c).saturating_add(run))
+                && run.saturating_mul(cb) < crate::io::CHUNK as u64
+            {
+                run = run.saturating_add(1);
+            }
+            let n = run
+                .saturating_mul(cb)
+                .saturating_sub(within)
+                .min(len.saturating_sub(done));
+            let (from, to) = (
+                usize::try_from(done).unwrap_or(usize::MAX),
+                usize::try_from(done.saturating_add(n)).unwrap_or(usize::MAX),
+            );
+            let Some(dst) = buf.get_mut(from..to) else {
+                break;
+            };
+            self.dev
+                .read_at(self.cluster_offset(c).saturating_add(within), dst)?;
+            done = done.saturating_add(n);
         }
-        Ok(size)
+        Ok(usize::try_from(done).unwrap_or(0))
     }
 }
 
 #[cfg(test)]
+// Tests index fixed buffers they built themselves.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 

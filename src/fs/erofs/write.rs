@@ -1,0 +1,266 @@
+//! Carries out an [`ErofsPlan`]: streams file and directory blocks in
+//! block order, builds the metadata area (superblock, inode records,
+//! shared xattrs, inline tails) in memory, seals the superblock checksum
+//! and writes the metadata once.
+
+use super::dir;
+use super::layout::{dir_entries, file_type, Data, ErofsPlan, InodePlan};
+use super::superblock;
+use super::ErofsError;
+use crate::io::{host_err, BlockDevice, IoError};
+use crate::progress::Tick;
+use crate::tree::{FileData, NodeId, NodeKind, Tree};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// What the writer reports (part of `--report`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ErofsReport {
+    pub geometry: super::Geometry,
+    pub files: u64,
+    pub directories: u64,
+    pub symlinks: u64,
+    pub other: u64,
+    pub hard_links: u64,
+    pub data_bytes: u64,
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Writes the planned image of `tree` onto `dev` (which must read as
+/// zeros and hold at least the planned size).
+pub fn write(
+    plan: &ErofsPlan,
+    tree: &Tree,
+    dev: &mut dyn BlockDevice,
+    progress: &mut dyn FnMut(Tick),
+) -> Result<ErofsReport, ErofsError> {
+    let bs = u64::from(plan.geo.block_size);
+    if dev.size() < plan.geo.bytes() {
+        return Err(ErofsError::Io(IoError::OutOfBounds {
+            offset: 0,
+            len: plan.geo.bytes(),
+            size: dev.size(),
+        }));
+    }
+    let meta_len =
+        usize::try_from(plan.geo.metadata_blocks * bs).map_err(|_| ErofsError::TooLarge)?;
+    let mut meta = vec![0u8; meta_len];
+    let mut report = ErofsReport {
+        geometry: plan.geo.clone(),
+        files: 0,
+        directories: 0,
+        symlinks: 0,
+        other: 0,
+        hard_links: 0,
+        data_bytes: 0,
+    };
+    let data_total = tree.data_bytes();
+    let mut rec = Vec::new();
+    for id in tree.preorder() {
+        let node = tree.node(id);
+        let Some(p) = plan.nodes.get(id.index()).and_then(|p| p.as_ref()) else {
+            report.hard_links += 1;
+            continue;
+        };
+        rec.clear();
+        p.inode.encode_into(&mut rec);
+        p.xattrs
+            .encode_into(&mut rec, &node.meta.xattrs, plan.shared_at as u32);
+        if let Data::Chunks { map, .. } = &p.data {
+            for a in map {
+                rec.extend_from_slice(&a.to_le_bytes());
+            }
+        }
+        let head = rec.len();
+        rec.resize(head + p.tail as usize, 0);
+        match &node.kind {
+            NodeKind::Dir { .. } => {
+                report.directories += 1;
+                let content = dir_content(plan, tree, id, bs as usize)?;
+                write_content(dev, p, &content, &mut rec[head..], bs)?;
+            }
+            NodeKind::Symlink { target } => {
+                report.symlinks += 1;
+                write_content(dev, p, target, &mut rec[head..], bs)?;
+            }
+            NodeKind::File { data, .. } => {
+                report.files += 1;
+                report.data_bytes += data.len();
+                write_file(dev, p, data, &mut rec[head..], bs, &|| tree.path_of(id))?;
+                progress(Tick {
+                    data_done: report.data_bytes,
+                    data_total,
+                    final_below: 0,
+                });
+            }
+            _ => report.other += 1,
+        }
+        let at = usize::try_from(p.offset()).map_err(|_| ErofsError::TooLarge)?;
+        meta.get_mut(at..at + rec.len())
+            .ok_or(ErofsError::Internal("inode record past the metadata area"))?
+            .copy_from_slice(&rec);
+    }
+    let sa = plan.shared_at as usize;
+    meta.get_mut(sa..sa + plan.shared.bytes.len())
+        .ok_or(ErofsError::Internal("shared xattrs past the metadata area"))?
+        .copy_from_slice(&plan.shared.bytes);
+    meta[superblock::OFFSET..superblock::OFFSET + superblock::SIZE]
+        .copy_from_slice(&plan.superblock.encode());
+    superblock::seal(&mut meta[..bs as usize]);
+    dev.write_at(0, &meta)?;
+    progress(Tick {
+        data_done: data_total,
+        data_total,
+        final_below: plan.geo.bytes(),
+    });
+    Ok(report)
+}
+
+/// A directory's bytes: full blocks zero padded, the last one to its used
+/// end.
+fn dir_content(
+    plan: &ErofsPlan,
+    tree: &Tree,
+    id: NodeId,
+    bs: usize,
+) -> Result<Vec<u8>, ErofsError> {
+    let entries = dir_entries(tree, id);
+    let lens: Vec<usize> = entries.iter().map(|e| e.0.len()).collect();
+    let blocks = dir::split_blocks(&lens, bs);
+    let mut out = Vec::with_capacity(blocks.len() * bs);
+    let mut i = 0;
+    for (bi, &(n, _)) in blocks.iter().enumerate() {
+        let mut ents = Vec::with_capacity(n);
+        for (name, target) in &entries[i..i + n] {
+            let nid = plan
+                .inode_of(tree, *target)
+                .ok_or(ErofsError::Internal("dirent to an unplanned inode"))?
+                .nid;
+            ents.push((*name, nid, file_type(tree, *target)));
+        }
+        dir::encode_block(&mut out, &ents);
+        if bi + 1 < blocks.len() {
+            out.resize((bi + 1) * bs, 0);
+        }
+        i += n;
+    }
+    Ok(out)
+}
+
+/// Writes in-memory content: whole blocks to the data area, the tail into
+/// the inode record.
+fn write_content(
+    dev: &mut dyn BlockDevice,
+    p: &InodePlan,
+    content: &[u8],
+    tail: &mut [u8],
+    bs: u64,
+) -> Result<(), ErofsError> {
+    let body = content.len() - tail.len();
+    tail.copy_from_slice(&content[body..]);
+    if let Data::Blocks {
+        start, owner: true, ..
+    } = p.data
+    {
+        if body > 0 && !crate::io::is_zero(&content[..body]) {
+            dev.write_at(u64::from(start) * bs, &content[..body])?;
+        }
+    }
+    Ok(())
+}
+
+/// Streams a regular file: its block part to the data area (or chunk by
+/// chunk for sparse files), its tail into the inode record.
+fn write_file(
+    dev: &mut dyn BlockDevice,
+    p: &InodePlan,
+    data: &FileData,
+    tail: &mut [u8],
+    bs: u64,
+    image_path: &dyn Fn() -> String,
+) -> Result<(), ErofsError> {
+    let (path, len, sha) = match data {
+        FileData::Inline(b) => return write_content(dev, p, b, tail, bs),
+        FileData::Host { path, len, sha256 } => (path, *len, sha256),
+    };
+    let mut f = File::open(path).map_err(host_err(path))?;
+    check_len(&f, path, len)?;
+    if let Some(want) = sha {
+        verify_sha(&f, path, want, image_path)?;
+    }
+    let body = len - tail.len() as u64;
+    match &p.data {
+        Data::Blocks {
+            start, owner: true, ..
+        } if body > 0 => {
+            dev.copy_from(u64::from(*start) * bs, &mut f, path, 0, body)?;
+        }
+        Data::Chunks { chunk_bits, map } => {
+            let chunk = bs << chunk_bits;
+            for (i, &a) in map.iter().enumerate() {
+                if a != super::inode::NULL_ADDR {
+                    let s = i as u64 * chunk;
+                    dev.copy_from(u64::from(a) * bs, &mut f, path, s, chunk.min(len - s))?;
+                }
+            }
+        }
+        _ => {}
+    }
+    if !tail.is_empty() {
+        f.read_exact_at(tail, body).map_err(|_| {
+            ErofsError::Io(IoError::SourceChanged {
+                path: path.clone(),
+                expected: len,
+                found: f.metadata().map(|m| m.len()).unwrap_or(0),
+            })
+        })?;
+    }
+    check_len(&f, path, len)
+}
+
+fn check_len(f: &File, path: &Path, expected: u64) -> Result<(), ErofsError> {
+    let found = f.metadata().map_err(host_err(path))?.len();
+    if found != expected {
+        return Err(ErofsError::Io(IoError::SourceChanged {
+            path: path.to_path_buf(),
+            expected,
+            found,
+        }));
+    }
+    Ok(())
+}
+
+/// Checks a source file against the SHA-256 the spec gives for it.
+fn verify_sha(
+    f: &File,
+    path: &Path,
+    want: &[u8; 32],
+    image_path: &dyn Fn() -> String,
+) -> Result<(), ErofsError> {
+    let mut h = Sha256::new();
+    let mut r = f;
+    let mut buf = vec![0u8; crate::io::CHUNK];
+    loop {
+        let n = r.read(&mut buf).map_err(host_err(path))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    let got: [u8; 32] = h.finalize().into();
+    if &got != want {
+        return Err(ErofsError::Sha256Mismatch {
+            path: format!("{} (from {})", image_path(), path.display()),
+            expected: hex(want),
+            found: hex(&got),
+        });
+    }
+    Ok(())
+}

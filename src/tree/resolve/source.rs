@@ -1,0 +1,69 @@
+//! Walking a host directory into the tree.
+
+use super::{Builder, Explicit, FileData, Kind, Meta, Origin, TreeError, ROOT};
+use crate::tree::host::{self, HostKind};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+impl Builder {
+    /// Walks a host directory into `dir`.
+    pub(super) fn walk_source(
+        &mut self,
+        root: &Path,
+        preserve_xattrs: bool,
+    ) -> Result<(), TreeError> {
+        let mut links: BTreeMap<(u64, u64), usize> = BTreeMap::new();
+        // Explicit stack: deep trees must not overflow ours.
+        let mut stack: Vec<(PathBuf, usize)> = vec![(root.to_path_buf(), ROOT)];
+        while let Some((hdir, bdir)) = stack.pop() {
+            let mut subdirs = Vec::new();
+            for name in host::list_dir(&hdir)? {
+                let hpath = hdir.join(&name);
+                let name = std::os::unix::ffi::OsStrExt::as_bytes(name.as_os_str()).to_vec();
+                crate::spec::validate::check_name(&name).map_err(|why| TreeError::BadName {
+                    path: hpath.display().to_string(),
+                    message: format!("name {why}"),
+                })?;
+                let he = host::read_entry(&hpath)?;
+                if let Some(key) = he.link_key {
+                    if let Some(&ino) = links.get(&key) {
+                        self.link(bdir, &name, ino, false, Origin::Source);
+                        continue;
+                    }
+                }
+                let mut meta = Meta::new(he.perm, 0, 0, self.host_time(he.mtime));
+                if preserve_xattrs {
+                    meta.xattrs = host::xattrs(&hpath)?;
+                }
+                let is_dir = he.kind == HostKind::Dir;
+                let kind = match he.kind {
+                    HostKind::Dir => Kind::Dir,
+                    HostKind::File { len } => Kind::File {
+                        data: FileData::Host {
+                            path: hpath.clone(),
+                            len,
+                            sha256: None,
+                        },
+                        sparse: false,
+                    },
+                    HostKind::Symlink { target } => Kind::Symlink(target),
+                    HostKind::CharDev { major, minor } => Kind::Char(major, minor),
+                    HostKind::BlockDev { major, minor } => Kind::Block(major, minor),
+                    HostKind::Fifo => Kind::Fifo,
+                    HostKind::Socket => Kind::Socket,
+                };
+                let ino = self.add_inode(meta, kind, Explicit::default());
+                if let Some(key) = he.link_key {
+                    links.insert(key, ino);
+                }
+                let n = self.link(bdir, &name, ino, is_dir, Origin::Source);
+                if is_dir {
+                    subdirs.push((hpath, n));
+                }
+            }
+            // Reversed so the first name is walked first (pre-order).
+            stack.extend(subdirs.into_iter().rev());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,195 @@
+//! fstool's volume readers against hostile images: images built by fstool
+//! (ext2 with block maps, ext4 with extents, htree directories and xattrs
+//! in and out of the inode, FAT12/16/32 with long names), then damaged
+//! byte by byte with a seeded PRNG. Each variant is opened, walked and
+//! every file read back through the `VolumeReader` trait. Errors are
+//! fine; a panic fails the test, and so does a variant that takes too
+//! long (a hang or an unbounded loop).
+
+use crate::common::*;
+use fstool::io::MemDevice;
+use fstool::read::{self, Kind, ReadError, VolumeReader};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Variants per image.
+const VARIANTS: u64 = 200;
+/// Slowest a damaged image may be walked and read.
+const MAX_VARIANT_TIME: Duration = Duration::from_secs(5);
+/// Largest file content a variant reads (a damaged size may claim far
+/// more than the image holds; reading it is then bounded here).
+const READ_CAP: u64 = 4 << 20;
+
+/// splitmix64: deterministic, no dependency.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn source(dir: &Path) {
+    write_file(dir, "empty", b"");
+    write_file(dir, "one", b"1");
+    write_file(dir, "sizes/4097", &pattern(4097, 1));
+    write_file(dir, "sizes/70000", &pattern(70_000, 2));
+    write_file(dir, "deep/a/b/c/d/leaf.txt", b"leaf\n");
+    write_file(dir, "Long File Name With Spaces.text", &pattern(9000, 3));
+    for i in 0..300 {
+        write_file(
+            dir,
+            &format!("many/entry-{i:04}-with-a-longer-name"),
+            &[i as u8],
+        );
+    }
+}
+
+const ENTRIES: &str = r#"
+[[filesystem.entries]]
+path = "/link-short"
+type = "symlink"
+target = "sizes/4097"
+
+[[filesystem.entries]]
+path = "/link-long"
+type = "symlink"
+target = "deep/a/b/c/d/../../../../../deep/a/b/c/d/../../../../../deep/a/b/c/d/leaf.txt"
+
+[[filesystem.entries]]
+path = "/dev-null"
+type = "char"
+major = 1
+minor = 3
+
+[[filesystem.entries]]
+path = "/hard"
+type = "hardlink"
+target = "/sizes/4097"
+
+[[filesystem.entries]]
+path = "/xattr-small"
+type = "file"
+contents = "x"
+xattrs = { "user.a" = "1", "security.selinux" = "system_u:object_r:bin_t:s0" }
+
+[[filesystem.entries]]
+path = "/xattr-big"
+type = "file"
+contents = "y"
+xattrs = { "user.big" = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB" }
+"#;
+
+/// Builds the test image of `fs` (a `[filesystem]` body) and returns its
+/// bytes.
+fn image(fs: &str, with_entries: bool, dir: &Path, src: &Path) -> Vec<u8> {
+    let spec = dir.join("spec.toml");
+    let body = format!(
+        "version = 1\nseed = \"hostile\"\nsource_date_epoch = 1700000000\n\n[filesystem]\n{fs}\nsource = {}\n{}",
+        toml_path(src),
+        if with_entries { ENTRIES } else { "" }
+    );
+    std::fs::write(&spec, body).unwrap();
+    let img = dir.join("img");
+    build_ok(&spec, &img, &[]);
+    std::fs::read(&img).unwrap()
+}
+
+/// Opens, walks and reads everything; returns the entries seen.
+fn exercise(r: &dyn VolumeReader) -> Result<usize, ReadError> {
+    let entries = read::walk(r)?;
+    for e in &entries {
+        let md = r.metadata(e.node)?;
+        if md.kind == Kind::File {
+            if md.size <= READ_CAP {
+                read::read_file(r, e.node, READ_CAP)?;
+            } else {
+                read::copy_range(r, e.node, READ_CAP, &mut std::io::sink())?;
+            }
+        }
+        if md.kind == Kind::Dir {
+            r.read_dir(e.node)?;
+        }
+    }
+    Ok(entries.len())
+}
+
+fn open(fat: bool, dev: &MemDevice) -> Result<Box<dyn VolumeReader + '_>, ReadError> {
+    Ok(if fat {
+        Box::new(fstool::fs::fat::FatVolume::open(dev)?)
+    } else {
+        Box::new(fstool::fs::ext::read::ExtVolume::open(dev)?)
+    })
+}
+
+#[test]
+fn readers_survive_damaged_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    source(&src);
+    let cases: &[(&str, &str, bool)] = &[
+        ("ext2", "type = \"ext2\"\nblock_size = 1024", false),
+        ("ext4", "type = \"ext4\"\nblock_size = 1024", false),
+        ("ext4-4k", "type = \"ext4\"", false),
+        ("fat12", "type = \"fat12\"", true),
+        ("fat16", "type = \"fat16\"", true),
+        ("fat32", "type = \"fat32\"", true),
+    ];
+    let mut total = 0u64;
+    let mut failed = 0u64;
+    for &(name, fs, fat) in cases {
+        let clean = image(fs, !fat, dir.path(), &src);
+        let dev = MemDevice {
+            data: clean.clone(),
+        };
+        let n = exercise(open(fat, &dev).unwrap().as_ref()).unwrap();
+        assert!(n > 300, "{name}: only {n} entries in the clean image");
+        // Damage lands on bytes that hold something: metadata and data
+        // alike. Zero runs are mostly free space.
+        let live: Vec<usize> = (0..clean.len()).filter(|&i| clean[i] != 0).collect();
+        let mut rng = Rng(0x5eed ^ name.len() as u64);
+        let mut dev = dev;
+        for v in 0..VARIANTS {
+            dev.data.copy_from_slice(&clean);
+            let hits = 1 + rng.below(16);
+            for _ in 0..hits {
+                let at = if rng.below(4) == 0 {
+                    rng.below(clean.len().min(64 << 10))
+                } else {
+                    live[rng.below(live.len())]
+                };
+                dev.data[at] = match rng.below(4) {
+                    0 => 0,
+                    1 => 0xff,
+                    2 => dev.data[at] ^ (1 << rng.below(8)),
+                    _ => rng.next() as u8,
+                };
+            }
+            let t = Instant::now();
+            let result = open(fat, &dev).and_then(|r| exercise(r.as_ref()));
+            let took = t.elapsed();
+            assert!(
+                took < MAX_VARIANT_TIME,
+                "{name} variant {v}: {took:?} (result {result:?})"
+            );
+            if let Err(e) = result {
+                let _ = e.to_string();
+                failed += 1;
+            }
+            total += 1;
+        }
+    }
+    eprintln!("{total} damaged variants read; {failed} gave an error, none panicked or hung");
+    // Damage that no reader notices at all would mean the test damages
+    // nothing that matters.
+    assert!(
+        failed > total / 20,
+        "only {failed} of {total} variants noticed"
+    );
+}
