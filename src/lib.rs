@@ -17,4 +17,5 @@ pub mod spec;
 pub mod tree;
 pub mod verity;
 
-pub use build::{build, BuildError, BuildOptions, Report};
+pub use build::{build, build_with, BuildError, BuildOptions, Report};
+pub use plan::image::{plan, plan_with, ImagePlan, PlanOptions, Planned};

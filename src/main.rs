@@ -75,6 +75,23 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Print the plan of the image a spec describes (every partition's
+    /// offset and size, every filesystem's geometry, every ID) without
+    /// writing anything.
+    Plan {
+        spec: PathBuf,
+        #[arg(long = "overlay", value_name = "FILE")]
+        overlays: Vec<PathBuf>,
+        /// Seed every identifier derives from (overrides the spec).
+        #[arg(long)]
+        seed: Option<String>,
+        /// Timestamp for every time field (overrides the spec and $SOURCE_DATE_EPOCH).
+        #[arg(long)]
+        source_date_epoch: Option<i64>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the JSON Schema of the manifest.
     Schema,
     /// Show an image's partition table and filesystems (raw or qcow2).
@@ -151,13 +168,8 @@ fn run(cli: Cli) -> Result<()> {
             common,
         } => {
             let mut spec = spec::load_with_overlays(&path, &overlays)?;
-            let base_dir = if path.as_os_str() == "-" {
-                std::env::current_dir()?
-            } else {
-                path.parent().map(Path::to_path_buf).unwrap_or_default()
-            };
             apply_common(&mut spec, &common);
-            finish(&spec, base_dir, &common)
+            finish(&spec, spec_dir(&path)?, &common)
         }
         Cmd::Create {
             fs_type,
@@ -167,10 +179,13 @@ fn run(cli: Cli) -> Result<()> {
             time_policy,
             common,
         } => {
-            let fs_type: FsType =
-                serde_json::from_value(serde_json::Value::String(fs_type.clone())).with_context(
-                    || format!("unknown filesystem type {fs_type:?} (use ext2, ext3 or ext4)"),
-                )?;
+            if fstool::fs::find(fstool::fs::FORMATS, &fs_type).is_none() {
+                anyhow::bail!(
+                    "unknown filesystem type {fs_type:?} (use one of {})",
+                    fstool::fs::type_names(fstool::fs::FORMATS).join(", ")
+                );
+            }
+            let fs_type = FsType(fs_type);
             let time_policy: TimePolicy = match time_policy {
                 None => TimePolicy::Fixed,
                 Some(t) => serde_json::from_value(serde_json::Value::String(t.clone()))
@@ -204,11 +219,75 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Cmd::Plan {
+            spec: path,
+            overlays,
+            seed,
+            source_date_epoch,
+            json,
+        } => {
+            let mut spec = spec::load_with_overlays(&path, &overlays)?;
+            spec.seed = seed.or(spec.seed);
+            spec.source_date_epoch = source_date_epoch.or(spec.source_date_epoch);
+            let opts = fstool::PlanOptions {
+                base_dir: spec_dir(&path)?,
+                output: None,
+                env_source_date_epoch: env_source_date_epoch(),
+            };
+            let planned = fstool::plan(&spec, &opts)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&planned.image)?);
+            } else {
+                print!("{}", render_plan(&planned.image));
+            }
+            Ok(())
+        }
         Cmd::Schema => {
             println!("{}", serde_json::to_string_pretty(&spec::schema())?);
             Ok(())
         }
     }
+}
+
+/// Relative paths in a spec start at its directory (the working directory
+/// for stdin).
+fn spec_dir(path: &Path) -> Result<PathBuf> {
+    Ok(if path.as_os_str() == "-" {
+        std::env::current_dir()?
+    } else {
+        path.parent().map(Path::to_path_buf).unwrap_or_default()
+    })
+}
+
+/// `SOURCE_DATE_EPOCH`: the only environment variable a build depends on,
+/// read here so that the library never looks at the environment.
+#[allow(clippy::disallowed_methods)]
+fn env_source_date_epoch() -> Option<std::ffi::OsString> {
+    std::env::var_os("SOURCE_DATE_EPOCH")
+}
+
+/// The plan as text: one line per partition and filesystem.
+fn render_plan(p: &fstool::ImagePlan) -> String {
+    let mut s = format!(
+        "{} image, {} bytes, seed {:?}, source_date_epoch {}\n",
+        p.format, p.size, p.seed, p.source_date_epoch
+    );
+    if let Some(t) = &p.partition_table {
+        s += &format!("partition table: {}\n", t["table"].as_str().unwrap_or("?"));
+        for part in t["partitions"].as_array().into_iter().flatten() {
+            s += &format!(
+                "  partition {}: offset {} size {} type {} uuid {}\n",
+                part["index"], part["offset"], part["size"], part["type"], part["uuid"]
+            );
+        }
+    }
+    for f in &p.filesystems {
+        s += &format!(
+            "filesystem {} at offset {}: {} bytes, label {:?}, uuid {}\n",
+            f.volume.fs_type, f.offset, f.volume.size, f.volume.label, f.volume.uuid
+        );
+    }
+    s
 }
 
 fn apply_common(spec: &mut Spec, c: &Common) {
@@ -220,12 +299,20 @@ fn apply_common(spec: &mut Spec, c: &Common) {
     }
 }
 
+/// `FSTOOL_TIMING`: phase timings on stderr, for benchmarks.
+#[allow(clippy::disallowed_methods)]
+fn timing_requested() -> bool {
+    std::env::var_os("FSTOOL_TIMING").is_some()
+}
+
 fn finish(spec: &Spec, base_dir: PathBuf, c: &Common) -> Result<()> {
     let opts = BuildOptions {
         output: c.output.clone(),
         base_dir,
         progress: !c.quiet && std::io::stderr().is_terminal(),
         hash: !c.no_hash,
+        env_source_date_epoch: env_source_date_epoch(),
+        timing: timing_requested(),
     };
     let report: Report = build(spec, &opts)?;
     if let Some(r) = &c.report {

@@ -49,8 +49,6 @@ pub const DEFAULT_CLUSTER_SIZE: u32 = 64 * 1024;
 pub enum ContainerError {
     #[error("qcow2 cluster size {cluster_size} is invalid: it must be a power of two from 512 bytes to 2 MiB")]
     BadClusterSize { cluster_size: u64 },
-    #[error("image.cluster_size: {message}")]
-    BadClusterSpec { message: String },
     #[error(transparent)]
     Io(#[from] IoError),
 }
@@ -72,22 +70,13 @@ impl Default for Qcow2Options {
 }
 
 impl Qcow2Options {
-    /// The qcow2 options of `[image]`: `cluster_size` (default 64 KiB) and
-    /// `compress`. Values are checked by [`Qcow2Writer::new`].
-    pub fn from_image(
-        image: &crate::spec::model::ImageSpec,
-    ) -> std::result::Result<Self, ContainerError> {
-        use crate::spec::model::SizeSpec;
-        let cluster_size = match &image.cluster_size {
-            None => u64::from(DEFAULT_CLUSTER_SIZE),
-            Some(SizeSpec::Bytes(n)) => *n,
-            Some(SizeSpec::Text(t)) => crate::plan::size::parse_size(t)
-                .map_err(|message| ContainerError::BadClusterSpec { message })?,
-        };
-        Ok(Qcow2Options {
-            cluster_size,
-            compress: image.compress,
-        })
+    /// The cluster size must be a power of two from 512 bytes to 2 MiB.
+    pub fn check(&self) -> std::result::Result<(), ContainerError> {
+        let cs = self.cluster_size;
+        if !cs.is_power_of_two() || !(512..=2 << 20).contains(&cs) {
+            return Err(ContainerError::BadClusterSize { cluster_size: cs });
+        }
+        Ok(())
     }
 }
 
@@ -155,10 +144,8 @@ impl Qcow2Writer {
         size: u64,
         opts: Qcow2Options,
     ) -> std::result::Result<Self, ContainerError> {
+        opts.check()?;
         let cs = opts.cluster_size;
-        if !cs.is_power_of_two() || !(512..=2 << 20).contains(&cs) {
-            return Err(ContainerError::BadClusterSize { cluster_size: cs });
-        }
         let cluster_bits = cs.trailing_zeros();
         let l1_size = Self::l1_entries(size, cluster_bits);
         if u32::try_from(l1_size).is_err() || l1_size > 1 << 25 {
@@ -536,18 +523,6 @@ mod tests {
         w.read_at(5000, &mut b).unwrap();
         assert_eq!(b, [0; 5]);
         assert!(w.write_at((1 << 20) - 2, &[1, 2, 3]).is_err());
-    }
-
-    #[test]
-    fn options_from_image() {
-        let image: crate::spec::model::ImageSpec =
-            toml::from_str("cluster_size = \"4KiB\"").unwrap();
-        assert_eq!(Qcow2Options::from_image(&image).unwrap().cluster_size, 4096);
-        let image: crate::spec::model::ImageSpec = toml::from_str("").unwrap();
-        assert_eq!(
-            Qcow2Options::from_image(&image).unwrap(),
-            Qcow2Options::default()
-        );
     }
 
     #[test]

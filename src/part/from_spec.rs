@@ -2,10 +2,9 @@
 //! Relative paths (`bootcode`) are resolved against the spec's directory.
 
 use super::{parse_attributes, DiskRequest, PartError, PartSize, PartitionRequest};
-use crate::plan::size::parse_size;
 use crate::spec::model::{CountSpec, ImageSpec, PartitionSpec, SizeSpec};
+use crate::spec::values;
 use std::path::Path;
-use uuid::Uuid;
 
 /// What a partition's `size` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,13 +23,12 @@ fn bad(field: String, message: String) -> PartError {
 /// Parses `partitions[index].size`.
 pub fn partition_size(index: usize, p: &PartitionSpec) -> Result<SizeChoice, PartError> {
     match &p.size {
-        None => Ok(SizeChoice::Auto),
-        Some(SizeSpec::Bytes(n)) => Ok(SizeChoice::Bytes(*n)),
-        Some(SizeSpec::Text(t)) if t == "auto" => Ok(SizeChoice::Auto),
         Some(SizeSpec::Text(t)) if t == "remaining" => Ok(SizeChoice::Remaining),
-        Some(SizeSpec::Text(t)) => parse_size(t)
-            .map(SizeChoice::Bytes)
-            .map_err(|m| bad(format!("partitions[{index}].size"), m)),
+        s => match values::size(s) {
+            Ok(Some(n)) => Ok(SizeChoice::Bytes(n)),
+            Ok(None) => Ok(SizeChoice::Auto),
+            Err(m) => Err(bad(format!("partitions[{index}].size"), m)),
+        },
     }
 }
 
@@ -44,14 +42,7 @@ pub fn partition_request(
     let uuid = p
         .uuid
         .as_deref()
-        .map(|u| {
-            Uuid::try_parse(u).map_err(|_| {
-                bad(
-                    format!("partitions[{index}].uuid"),
-                    format!("{u:?} is not a UUID"),
-                )
-            })
-        })
+        .map(|u| values::uuid(u).map_err(|m| bad(format!("partitions[{index}].uuid"), m)))
         .transpose()?;
     Ok(PartitionRequest {
         name: p.name.clone(),
@@ -69,14 +60,7 @@ pub fn partition_request(
 }
 
 fn size_opt(field: &str, s: &Option<SizeSpec>) -> Result<Option<u64>, PartError> {
-    match s {
-        None => Ok(None),
-        Some(SizeSpec::Bytes(n)) => Ok(Some(*n)),
-        Some(SizeSpec::Text(t)) if t == "auto" => Ok(None),
-        Some(SizeSpec::Text(t)) => parse_size(t)
-            .map(Some)
-            .map_err(|m| bad(format!("image.{field}"), m)),
-    }
+    values::size(s).map_err(|m| bad(format!("image.{field}"), m))
 }
 
 /// Builds the disk request of `[image]`; `seed` is the spec's seed (or the
@@ -98,10 +82,7 @@ pub fn disk_request(
         req.gpt_entries = n;
     }
     if let Some(g) = &image.disk_guid {
-        req.disk_guid = Some(
-            Uuid::try_parse(g)
-                .map_err(|_| bad("image.disk_guid".into(), format!("{g:?} is not a GUID")))?,
-        );
+        req.disk_guid = Some(values::uuid(g).map_err(|m| bad("image.disk_guid".into(), m))?);
     }
     if let Some(sig) = &image.disk_signature {
         let v = match sig {
@@ -128,6 +109,7 @@ pub fn disk_request(
 mod tests {
     use super::*;
     use crate::spec::model::{PartitionTable, Spec};
+    use uuid::Uuid;
 
     #[test]
     fn spec_to_requests() {

@@ -15,17 +15,21 @@
 
 pub mod from_spec;
 pub mod gpt;
+mod info;
 pub mod mbr;
 mod report;
 pub mod types;
+mod write;
 
-use crate::io::{BlockDevice, IoError, ReadAt};
+use crate::io::IoError;
 use crate::plan::ids;
 use crate::spec::model::PartitionTable;
 use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
+pub use info::{probe, PartitionInfo, PartitionTableInfo};
 pub use types::{parse_attributes, resolve_type, PartType};
+pub use write::{write_blob, write_tables};
 
 /// Errors of the partition layer. Partition numbers are 1-based, as users
 /// count them in the spec and as `fdisk` shows them.
@@ -591,127 +595,6 @@ fn check_layout(plan: &DiskPlan) -> Result<(), PartError> {
         }
     }
     Ok(())
-}
-
-/// Writes the partition table(s) of `plan` to `dev`, which must be exactly
-/// the planned size. Only table sectors are written; the rest stays as it is
-/// (zero on a fresh device).
-pub fn write_tables(plan: &DiskPlan, dev: &mut dyn BlockDevice) -> Result<(), PartError> {
-    if dev.size() != plan.size {
-        return Err(PartError::DeviceSize {
-            expected: plan.size,
-            found: dev.size(),
-        });
-    }
-    match plan.table {
-        PartitionTable::Gpt => gpt::write(plan, dev),
-        PartitionTable::Mbr => mbr::write(plan, dev),
-        PartitionTable::None => Ok(()),
-    }
-}
-
-/// Copies a prebuilt blob (`image = "path"`) into partition `part`. The rest
-/// of the partition stays zero. Errors before writing when the blob is
-/// larger than the partition.
-pub fn write_blob(
-    dev: &mut dyn BlockDevice,
-    part: &PlannedPartition,
-    path: &Path,
-) -> Result<(), PartError> {
-    let mut f = std::fs::File::open(path).map_err(crate::io::host_err(path))?;
-    let len = f.metadata().map_err(crate::io::host_err(path))?.len();
-    if len > part.size_bytes() {
-        return Err(PartError::BlobTooLarge {
-            index: part.number,
-            path: path.to_path_buf(),
-            blob: len,
-            partition: part.size_bytes(),
-        });
-    }
-    dev.copy_from(part.offset_bytes(), &mut f, path, 0, len)?;
-    Ok(())
-}
-
-/// A partition table read back from a device.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionTableInfo {
-    pub table: PartitionTable,
-    pub sector_size: u32,
-    pub disk_guid: Option<Uuid>,
-    pub disk_signature: Option<u32>,
-    /// GPT usable area (inclusive sectors).
-    pub first_usable_lba: Option<u64>,
-    pub last_usable_lba: Option<u64>,
-    /// Partitions in table order; empty slots are left out.
-    pub partitions: Vec<PartitionInfo>,
-    /// Problems that did not stop reading (a bad backup GPT, for example).
-    pub warnings: Vec<String>,
-}
-
-/// One partition read back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionInfo {
-    /// 1-based table slot.
-    pub index: usize,
-    pub name: Option<String>,
-    pub part_type: PartType,
-    /// Alias name, when the type has one.
-    pub type_name: Option<String>,
-    pub start_lba: u64,
-    pub sectors: u64,
-    pub offset_bytes: u64,
-    pub size_bytes: u64,
-    pub uuid: Option<Uuid>,
-    pub attributes: u64,
-    pub bootable: bool,
-}
-
-/// Reads the partition table of `dev`, if any: GPT (512- or 4096-byte
-/// sectors) behind a protective MBR, else an MBR whose entries are sane.
-/// Never panics; hostile bytes give `Corrupt` or `None`.
-///
-/// A FAT boot sector also ends in 0x55AA, so callers should probe for a
-/// filesystem at offset 0 before trusting an MBR answer.
-pub fn probe(dev: &dyn ReadAt) -> Result<Option<PartitionTableInfo>, PartError> {
-    if dev.size() < 512 {
-        return Ok(None);
-    }
-    let mut sector0 = [0u8; 512];
-    dev.read_at(0, &mut sector0)?;
-    let Some(m) = mbr::Mbr::decode(&sector0) else {
-        return Ok(None);
-    };
-    if m.entries.iter().any(|e| e.os_type == mbr::PROTECTIVE_TYPE) {
-        let mut primary_err = None;
-        for ss in [512u32, 4096] {
-            match gpt::read(dev, ss) {
-                Ok(Some(info)) => return Ok(Some(info)),
-                Ok(None) => {}
-                Err(e) => {
-                    primary_err.get_or_insert(e);
-                }
-            }
-        }
-        for ss in [512u32, 4096] {
-            if let Ok(Some(info)) = gpt::read_backup(dev, ss) {
-                return Ok(Some(info));
-            }
-        }
-        return Err(primary_err.unwrap_or(PartError::Corrupt {
-            what: "protective MBR found but no valid GPT header at LBA 1 or at the end".into(),
-        }));
-    }
-    Ok(mbr::info(&m, dev.size()))
-}
-
-impl std::fmt::Display for PartType {
-    /// GPT GUIDs in upper case as `sfdisk` prints them; MBR bytes as `0xNN`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PartType::Gpt(g) => write!(f, "{}", g.hyphenated().to_string().to_uppercase()),
-            PartType::Mbr(b) => write!(f, "0x{b:02x}"),
-        }
-    }
 }
 
 #[cfg(test)]

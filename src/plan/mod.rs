@@ -4,4 +4,5 @@
 //! function of the tree and options.
 
 pub mod ids;
+pub mod image;
 pub mod size;

@@ -1,6 +1,18 @@
 //! Size arithmetic and the size syntax shared by every spec key that takes a
 //! size: a byte count, or a string such as `"64MiB"`, `"1.5GiB"`, `"512K"`.
 
+/// Free space added to an `"auto"` size.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Headroom {
+    #[default]
+    None,
+    /// Percent of what the tree needs (ext: of its blocks; FAT: of its
+    /// file data).
+    Percent(f64),
+    Bytes(u64),
+}
+
 /// Parses `"64MiB"`, `"4096"`, `"2G"`, `"10kB"` into bytes. Binary suffixes
 /// (`K`, `KiB`, `M`, `MiB`, ...) are powers of 1024; `kB`, `MB`, `GB`, `TB`
 /// are powers of 1000. Fractions are allowed when the result is whole.

@@ -10,6 +10,7 @@ mod keypath;
 pub mod model;
 mod schema;
 pub(crate) mod validate;
+pub mod values;
 
 pub use keypath::{KeyPath, Seg};
 pub use model::*;
@@ -293,21 +294,21 @@ pub fn load(path: &Path) -> Result<Spec, SpecError> {
 }
 
 /// The `source_date_epoch` in effect: the spec's key, else the
-/// `SOURCE_DATE_EPOCH` environment variable, else 0. A malformed variable is
-/// an error rather than silently 0, because a silently wrong time would
-/// change the image's bytes.
-pub fn epoch(spec: &Spec) -> Result<i64, SpecError> {
-    match std::env::var_os("SOURCE_DATE_EPOCH") {
+/// `SOURCE_DATE_EPOCH` environment variable's value `env` (the caller reads
+/// the environment), else 0. A malformed variable is an error rather than
+/// silently 0, because a silently wrong time would change the image's bytes.
+pub fn epoch_from_env(spec: &Spec, env: Option<&std::ffi::OsStr>) -> Result<i64, SpecError> {
+    match env {
         None => epoch_from(spec, None),
-        Some(v) => match v.into_string() {
-            Ok(s) => epoch_from(spec, Some(&s)),
-            Err(raw) => {
+        Some(v) => match v.to_str() {
+            Some(s) => epoch_from(spec, Some(s)),
+            None => {
                 if spec.source_date_epoch.is_some() {
                     return epoch_from(spec, None);
                 }
                 Err(SpecError::Env {
                     name: "SOURCE_DATE_EPOCH".into(),
-                    value: raw.to_string_lossy().into_owned(),
+                    value: v.to_string_lossy().into_owned(),
                     message: "not valid UTF-8".into(),
                 })
             }
@@ -315,7 +316,7 @@ pub fn epoch(spec: &Spec) -> Result<i64, SpecError> {
     }
 }
 
-/// [`epoch`] with the environment variable's value passed in.
+/// [`epoch_from_env`] with a UTF-8 value.
 pub fn epoch_from(spec: &Spec, env: Option<&str>) -> Result<i64, SpecError> {
     if let Some(e) = spec.source_date_epoch {
         return Ok(e);

@@ -41,36 +41,16 @@ pub enum TimePolicy {
     Preserve,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FsType {
-    Ext2,
-    Ext3,
-    Ext4,
-    Fat12,
-    Fat16,
-    Fat32,
-    /// FAT of the width the cluster count calls for.
-    Fat,
-}
+/// A filesystem type name (`ext4`, `fat32`, ...). Which names exist is the
+/// format registry's business ([`crate::fs::FORMATS`]); validation rejects
+/// the others, naming the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FsType(pub String);
 
 impl FsType {
-    pub fn is_ext(self) -> bool {
-        matches!(self, FsType::Ext2 | FsType::Ext3 | FsType::Ext4)
-    }
-    pub fn is_fat(self) -> bool {
-        !self.is_ext()
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            FsType::Ext2 => "ext2",
-            FsType::Ext3 => "ext3",
-            FsType::Ext4 => "ext4",
-            FsType::Fat12 => "fat12",
-            FsType::Fat16 => "fat16",
-            FsType::Fat32 => "fat32",
-            FsType::Fat => "fat",
-        }
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -346,8 +326,6 @@ pub struct PartitionSpec {
     /// Bytes, `"512MiB"`, `"auto"` (default) or `"remaining"` (last only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<SizeSpec>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub headroom: Option<HeadroomSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

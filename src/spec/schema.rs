@@ -30,7 +30,7 @@ pub fn schema() -> Value {
     let fs = obj(
         &["type"],
         json!({
-            "type": { "enum": ["ext2", "ext3", "ext4", "fat12", "fat16", "fat32", "fat"] },
+            "type": { "enum": crate::fs::type_names(crate::fs::FORMATS) },
             "source": string("Host directory whose contents form the tree (relative to the spec's directory)."),
             "size": { "$ref": "#/$defs/size" },
             "headroom": { "$ref": "#/$defs/headroom" },
@@ -116,7 +116,6 @@ pub fn schema() -> Value {
             "name": string("Partition name (GPT)."),
             "type": string("Alias (esp, linux, ...), MBR type byte (\"0x83\") or GPT type GUID."),
             "size": { "$ref": "#/$defs/size" },
-            "headroom": { "$ref": "#/$defs/headroom" },
             "uuid": string("Pinned partition GUID."),
             "attributes": {
                 "anyOf": [

@@ -44,14 +44,7 @@ pub fn parse_mode(m: &ModeSpec) -> Result<u16, String> {
 /// Bytes of a size, or `None` for `"auto"`. `"remaining"` is only meaningful
 /// for a partition and is rejected here; callers that allow it check first.
 pub fn size_bytes(s: &SizeSpec) -> Result<Option<u64>, String> {
-    match s {
-        SizeSpec::Bytes(n) => Ok(Some(*n)),
-        SizeSpec::Text(t) if t == "auto" => Ok(None),
-        SizeSpec::Text(t) if t == "remaining" => {
-            Err("\"remaining\" is only allowed as the size of the last partition".to_string())
-        }
-        SizeSpec::Text(t) => crate::plan::size::parse_size(t).map(Some),
-    }
+    super::values::size(&Some(s.clone()))
 }
 
 /// Checks an image path (`/etc/hostname`): absolute, and every component a
@@ -207,9 +200,6 @@ pub fn validate(spec: &Spec) -> Result<(), Problem> {
                 size_bytes(s).map_err(|m| (at.key("size"), m))?;
             }
         }
-        if let Some(h) = &p.headroom {
-            check_headroom(h).map_err(|m| (at.key("headroom"), m))?;
-        }
         if let Some(u) = &p.uuid {
             check_uuid(u).map_err(|m| (at.key("uuid"), m))?;
         }
@@ -227,25 +217,25 @@ pub fn validate(spec: &Spec) -> Result<(), Problem> {
 }
 
 fn check_uuid(u: &str) -> Result<(), String> {
-    uuid::Uuid::try_parse(u).map(|_| ()).map_err(|_| {
-        format!("{u:?} is not a UUID (expected e.g. \"0fc63daf-8483-4772-8e79-3d69d8477de4\")")
-    })
+    super::values::uuid(u).map(|_| ())
 }
 
-fn check_headroom(h: &HeadroomSpec) -> Result<(), String> {
-    match h {
-        HeadroomSpec::Bytes(_) => Ok(()),
-        HeadroomSpec::Text(t) => {
-            if let Some(pct) = t.strip_suffix('%') {
-                match pct.trim().parse::<f64>() {
-                    Ok(v) if v.is_finite() && v >= 0.0 => Ok(()),
-                    _ => Err(format!("{t:?} is not a percentage (expected e.g. \"10%\")")),
-                }
-            } else {
-                crate::plan::size::parse_size(t).map(|_| ())
-            }
-        }
-    }
+/// The format that builds `fs.type`, among `formats`.
+pub(crate) fn format_of<'a>(
+    fs: &FsSpec,
+    at: &KeyPath,
+    formats: &[&'a dyn crate::fs::Format],
+) -> Result<&'a dyn crate::fs::Format, Problem> {
+    crate::fs::find(formats, fs.fs_type.as_str()).ok_or_else(|| {
+        (
+            at.key("type"),
+            format!(
+                "unknown filesystem type {:?} (expected one of {})",
+                fs.fs_type.as_str(),
+                crate::fs::type_names(formats).join(", ")
+            ),
+        )
+    })
 }
 
 fn check_image(img: &ImageSpec, at: &KeyPath) -> Result<(), Problem> {
@@ -293,35 +283,14 @@ fn check_image(img: &ImageSpec, at: &KeyPath) -> Result<(), Problem> {
 }
 
 fn check_fs(fs: &FsSpec, at: &KeyPath) -> Result<(), Problem> {
-    for (key, s) in [("size", &fs.size), ("journal_size", &fs.journal_size)] {
-        if let Some(s) = s {
-            size_bytes(s).map_err(|m| (at.key(key), m))?;
-        }
-    }
-    if let Some(h) = &fs.headroom {
-        check_headroom(h).map_err(|m| (at.key("headroom"), m))?;
-    }
-    if let Some(CountSpec::Text(t)) = &fs.inodes {
-        if t != "auto" {
-            return Err((
-                at.key("inodes"),
-                format!("{t:?}: expected an inode count or \"auto\""),
-            ));
-        }
-    }
-    if let Some(u) = &fs.uuid {
-        if fs.fs_type.is_ext() {
-            check_uuid(u).map_err(|m| (at.key("uuid"), m))?;
-        } else {
-            let hex: String = u.chars().filter(|&c| c != '-').collect();
-            if hex.len() != 8 || u32::from_str_radix(&hex, 16).is_err() {
-                return Err((
-                    at.key("uuid"),
-                    format!("{u:?} is not a FAT volume ID (expected 8 hex digits such as \"1234-ABCD\")"),
-                ));
-            }
-        }
-    }
+    // The format parses its own keys; the seed and index only pick
+    // default IDs, which cannot fail.
+    let cx = crate::fs::VolumeContext {
+        seed: "",
+        index: 0,
+        epoch: 0,
+    };
+    format_of(fs, at, crate::fs::FORMATS)?.options(fs, at, &cx)?;
     for (i, e) in fs.entries.iter().enumerate() {
         check_entry(e, &at.key("entries").index(i))?;
     }

@@ -451,8 +451,6 @@ fn bad_environment_and_paths_are_reported() {
 #[test]
 fn source_that_changes_size_during_the_build_is_an_error() {
     use fstool::io::MemDevice;
-    use fstool::spec::TimePolicy;
-    use fstool::tree::resolve::ResolveCtx;
     for (what, change) in [("grows", 1i64), ("shrinks", -1)] {
         let dir = tempfile::tempdir().unwrap();
         let tree = dir.path().join("tree");
@@ -462,20 +460,19 @@ fn source_that_changes_size_during_the_build_is_an_error() {
             "spec.toml",
         )
         .unwrap();
-        let fs = spec.filesystem.unwrap();
-        let ctx = ResolveCtx {
+        let opts = fstool::PlanOptions {
             base_dir: dir.path().to_path_buf(),
-            epoch: 0,
-            policy: TimePolicy::Fixed,
+            output: None,
+            env_source_date_epoch: None,
         };
-        let planned = fstool::build::plan_fs(&fs, "filesystem", "", 0, 0, &ctx, None, 0).unwrap();
+        let planned = fstool::plan(&spec, &opts).unwrap();
         let f = std::fs::OpenOptions::new()
             .write(true)
             .open(tree.join("f.bin"))
             .unwrap();
         f.set_len((50_000 + change * 1000) as u64).unwrap();
         let mut dev = MemDevice::new(planned.size() as usize);
-        let err = match planned.write(&mut dev, 0, &mut |_| {}) {
+        let err = match planned.write_to(&mut dev, &mut |_| {}) {
             Ok(_) => panic!("{what}: the write succeeded"),
             Err(e) => format!("{e:#}"),
         };

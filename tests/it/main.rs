@@ -13,6 +13,7 @@ mod ext_readback;
 mod fat;
 mod inspect;
 mod ntfs;
+mod plan;
 mod read_hostile;
 mod scale;
 mod spec;

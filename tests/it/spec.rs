@@ -402,12 +402,6 @@ inode_ratio = 16384
 journal_size = "4MiB"
 features = ["extent"]
 reserved_percent = 1.5
-cluster_size = 4096
-sectors_per_cluster = 8
-reserved_sectors = 32
-fats = 2
-root_entries = 512
-unsupported = "skip"
 device_table = "devs.txt"
 
 [[filesystem.entries]]
@@ -463,11 +457,22 @@ gpt_entries = 128
 name = "p"
 type = "linux"
 size = "100MiB"
-headroom = 1024
 uuid = "0fc63daf-8483-4772-8e79-3d69d8477de4"
 attributes = ["required"]
 bootable = true
 image = "blob.img"
+
+# FAT's own keys: on an ext filesystem they are errors.
+[[partitions]]
+type = "esp"
+[partitions.filesystem]
+type = "fat32"
+cluster_size = 4096
+sectors_per_cluster = 8
+reserved_sectors = 32
+fats = 2
+root_entries = 512
+unsupported = "skip"
 
 [[partitions]]
 type = "esp"

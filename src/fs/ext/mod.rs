@@ -9,6 +9,7 @@
 mod csum;
 pub mod dir;
 mod features;
+pub(crate) mod format;
 mod htree;
 pub mod layout;
 mod map;
@@ -22,6 +23,7 @@ pub use features::Features;
 pub use layout::{ExtPlan, Geometry};
 pub use write::write;
 
+pub use crate::plan::size::Headroom;
 use crate::tree::Tree;
 use serde::Serialize;
 
@@ -72,15 +74,6 @@ pub struct ExtOptions {
     /// Index directories that need more than one block with an htree (with
     /// the dir_index feature); smaller ones stay linear, as mke2fs does.
     pub htree: bool,
-}
-
-/// Headroom for auto sizes.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub enum Headroom {
-    #[default]
-    None,
-    Percent(f64),
-    Bytes(u64),
 }
 
 impl ExtOptions {

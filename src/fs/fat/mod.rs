@@ -27,6 +27,7 @@
 //! requested width.
 
 pub mod boot;
+pub(crate) mod format;
 pub mod geometry;
 mod layout;
 pub mod names;
@@ -47,7 +48,7 @@ pub use read::FatVolume;
 pub use write::write;
 
 use crate::io::IoError;
-use crate::spec::model::{FsType, Unsupported};
+use crate::spec::model::Unsupported;
 
 /// Options of one FAT volume. `None` means "choose the default".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,18 +181,6 @@ pub fn parse_volume_id(s: &str) -> Option<u32> {
     u32::from_str_radix(&hex, 16).ok()
 }
 
-/// The width a spec's filesystem type asks for: `Some(None)` for `"fat"`
-/// (chosen from the cluster count), `None` for a type that is not FAT.
-pub fn requested_type(t: FsType) -> Option<Option<FatType>> {
-    match t {
-        FsType::Fat12 => Some(Some(FatType::Fat12)),
-        FsType::Fat16 => Some(Some(FatType::Fat16)),
-        FsType::Fat32 => Some(Some(FatType::Fat32)),
-        FsType::Fat => Some(None),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,12 +193,5 @@ mod tests {
         for bad in ["", "1234-ABC", "12345-ABC", "XYZW-0000", "1234ABCD0"] {
             assert_eq!(parse_volume_id(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn spec_types_map_to_widths() {
-        assert_eq!(requested_type(FsType::Fat), Some(None));
-        assert_eq!(requested_type(FsType::Fat16), Some(Some(FatType::Fat16)));
-        assert_eq!(requested_type(FsType::Ext4), None);
     }
 }

@@ -1,0 +1,189 @@
+//! The build pipeline: spec → plan (trees resolved, every size, offset and
+//! ID decided; see [`crate::plan::image`]) → output opened → tables and
+//! volumes written → hash → report (the plan plus the writers' counts).
+
+mod output;
+mod report;
+
+pub use output::sha256_file;
+pub use report::{FsReport, Report};
+
+use crate::fs::FsError;
+use crate::io::{AtomicOutput, BlockDevice, IoError, Slice};
+use crate::plan::image::{self, Content, PlanOptions, Planned};
+use crate::progress::Tick;
+use crate::spec::{self, ImageFormat, Spec};
+use crate::tree::resolve;
+use std::path::PathBuf;
+
+/// Why a build failed. Every variant says what and where; nothing is left
+/// at the output path.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Spec(#[from] spec::SpecError),
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+    #[error(transparent)]
+    Tree(#[from] resolve::TreeError),
+    /// A filesystem format failed to plan or write.
+    #[error("{context}: {source}")]
+    Volume {
+        context: String,
+        #[source]
+        source: FsError,
+    },
+    #[error(transparent)]
+    Part(#[from] crate::part::PartError),
+    #[error(transparent)]
+    Container(#[from] crate::container::qcow2::ContainerError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+pub(crate) fn invalid(key: impl ToString, message: impl Into<String>) -> BuildError {
+    BuildError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Options of one build besides the spec.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub output: PathBuf,
+    /// Relative paths in the spec resolve against this directory.
+    pub base_dir: PathBuf,
+    /// Show a progress bar (the CLI decides: a TTY, not `--quiet`).
+    pub progress: bool,
+    /// Compute the image's SHA-256 (default). Hashing reads every byte of
+    /// the image, holes included: for a huge, mostly empty disk it costs far
+    /// more than writing it, so `--no-hash` can turn it off.
+    pub hash: bool,
+    /// `SOURCE_DATE_EPOCH` as the caller read it (the library never reads
+    /// the environment).
+    pub env_source_date_epoch: Option<std::ffi::OsString>,
+    /// Phase timings on stderr (benchmarks; never part of the output).
+    pub timing: bool,
+}
+
+impl BuildOptions {
+    /// The planning half of the options.
+    pub fn plan_options(&self) -> PlanOptions {
+        PlanOptions {
+            base_dir: self.base_dir.clone(),
+            output: Some(self.output.clone()),
+            env_source_date_epoch: self.env_source_date_epoch.clone(),
+        }
+    }
+}
+
+/// Builds the image a spec describes.
+pub fn build(spec: &Spec, opts: &BuildOptions) -> Result<Report, BuildError> {
+    build_with(spec, opts, crate::fs::FORMATS)
+}
+
+/// [`build`] with a given set of formats.
+pub fn build_with(
+    spec: &Spec,
+    opts: &BuildOptions,
+    formats: &[&dyn crate::fs::Format],
+) -> Result<Report, BuildError> {
+    let timing = output::Timing::new(opts.timing);
+    let planned = image::plan_with(spec, &opts.plan_options(), formats)?;
+    timing.mark("resolve+plan");
+    planned.qcow2.check()?;
+    let size = planned.size();
+    let out = AtomicOutput::create(&opts.output)?;
+    let mut dev = output::open(&out, size, planned.container, &planned.qcow2)?;
+    let mut bar = crate::progress::Bar::new(opts.progress);
+    // Disks are hashed after writing: their writers report progress inside
+    // their partition, not in image offsets.
+    let follow = planned.container == ImageFormat::Raw && opts.hash && planned.is_bare();
+    let (stats, sha256) = if follow {
+        // Hash on the second core while the writer works: the writer says
+        // which prefix of the image is final, the hasher follows behind.
+        let follower = output::FollowingHasher::new(out.path(), size)?;
+        let (written, hashed) = std::thread::scope(|s| {
+            let hashing = s.spawn(|| follower.run());
+            let written = planned.write_to(dev.as_mut(), &mut |t| {
+                bar.update(t.data_done, t.data_total);
+                follower.advance(t.final_below);
+            });
+            match &written {
+                Ok(_) => follower.advance(size),
+                Err(_) => follower.abort(),
+            }
+            (written, hashing.join())
+        });
+        let stats = written?;
+        let sha256 = match hashed {
+            Ok(r) => r?,
+            Err(_) => return Err(invalid("output", "the hashing thread panicked")),
+        };
+        timing.mark("write+hash");
+        dev.finish()?;
+        drop(dev);
+        out.commit()?;
+        (stats, Some(sha256))
+    } else {
+        let stats =
+            planned.write_to(dev.as_mut(), &mut |t| bar.update(t.data_done, t.data_total))?;
+        timing.mark("write");
+        (stats, output::finish(dev, out, opts.hash)?)
+    };
+    bar.finish();
+    timing.mark("finish");
+    Ok(Report::new(
+        opts.output.display().to_string(),
+        sha256,
+        planned.image,
+        stats,
+    ))
+}
+
+impl Planned {
+    /// Writes the planned image onto `dev` (the whole image, of
+    /// [`Planned::size`] bytes): tables first, then every partition's
+    /// content. Returns each volume's writer counts, in plan order.
+    pub fn write_to(
+        &self,
+        dev: &mut dyn BlockDevice,
+        progress: &mut dyn FnMut(Tick),
+    ) -> Result<Vec<crate::fs::VolumeStats>, BuildError> {
+        if let Some(d) = &self.disk {
+            crate::part::write_tables(d, dev)?;
+        }
+        let mut stats = Vec::new();
+        for c in &self.contents {
+            match c {
+                Content::Volume {
+                    tree, plan, window, ..
+                } => {
+                    let desc = plan.describe();
+                    let context = format!("writing the {} filesystem", desc.fs_type);
+                    let err = |source| BuildError::Volume {
+                        context: context.clone(),
+                        source,
+                    };
+                    let s = match window {
+                        Some((offset, len)) => {
+                            let mut slice = Slice::new(dev, *offset, *len)?;
+                            plan.write(tree, &mut slice, progress).map_err(err)?
+                        }
+                        None => plan.write(tree, dev, progress).map_err(err)?,
+                    };
+                    stats.push(s);
+                }
+                Content::Blob { path, partition } => {
+                    let d = self
+                        .disk
+                        .as_ref()
+                        .ok_or_else(|| invalid("partitions", "no disk"))?;
+                    crate::part::write_blob(dev, &d.partitions()[*partition], path)?;
+                }
+            }
+        }
+        Ok(stats)
+    }
+}

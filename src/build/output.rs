@@ -1,0 +1,145 @@
+//! The output side of a build: the device for the container, the atomic
+//! rename on success, and the image's SHA-256 (computed while the image is
+//! written when it can be).
+
+use crate::container::qcow2::{Qcow2Options, Qcow2Writer};
+use crate::io::{AtomicOutput, BlockDevice, IoError, SparseFile};
+use crate::spec::ImageFormat;
+use std::path::{Path, PathBuf};
+
+/// Phase timings on stderr when `FSTOOL_TIMING` is set (for benchmarks;
+/// never part of the output).
+pub(super) struct Timing {
+    on: bool,
+    last: std::cell::Cell<std::time::Instant>,
+}
+
+impl Timing {
+    pub(super) fn new(on: bool) -> Self {
+        Timing {
+            on,
+            last: std::cell::Cell::new(std::time::Instant::now()),
+        }
+    }
+    pub(super) fn mark(&self, phase: &str) {
+        if self.on {
+            let now = std::time::Instant::now();
+            eprintln!(
+                "timing: {phase}: {:.3} s",
+                (now - self.last.get()).as_secs_f64()
+            );
+            self.last.set(now);
+        }
+    }
+}
+
+/// Creates the output device; the caller writes, then calls [`finish`].
+pub(super) fn open(
+    out: &AtomicOutput,
+    size: u64,
+    format: ImageFormat,
+    qcow2: &Qcow2Options,
+) -> Result<Box<dyn BlockDevice>, super::BuildError> {
+    Ok(match format {
+        ImageFormat::Raw => Box::new(SparseFile::new(out.file()?, out.path(), size)?),
+        ImageFormat::Qcow2 => Box::new(Qcow2Writer::new(out.file()?, out.path(), size, *qcow2)?),
+    })
+}
+
+/// Flushes the device, hashes the file when asked, and renames it into place.
+pub(super) fn finish(
+    mut dev: Box<dyn BlockDevice>,
+    out: AtomicOutput,
+    hash: bool,
+) -> Result<Option<String>, IoError> {
+    dev.finish()?;
+    drop(dev);
+    let sha256 = if hash {
+        Some(sha256_file(out.path())?)
+    } else {
+        None
+    };
+    out.commit()?;
+    Ok(sha256)
+}
+
+/// SHA-256 of an image that is still being written, computed by following
+/// the writer: bytes below the watermark are final and can be hashed.
+pub(super) struct FollowingHasher {
+    file: std::fs::File,
+    path: PathBuf,
+    size: u64,
+    watermark: std::sync::atomic::AtomicU64,
+    aborted: std::sync::atomic::AtomicBool,
+}
+
+impl FollowingHasher {
+    pub(super) fn new(path: &Path, size: u64) -> Result<Self, IoError> {
+        Ok(FollowingHasher {
+            file: std::fs::File::open(path).map_err(crate::io::host_err(path))?,
+            path: path.to_path_buf(),
+            size,
+            watermark: std::sync::atomic::AtomicU64::new(0),
+            aborted: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Everything below `offset` is final.
+    pub(super) fn advance(&self, offset: u64) {
+        self.watermark
+            .fetch_max(offset.min(self.size), std::sync::atomic::Ordering::Release);
+    }
+
+    pub(super) fn abort(&self) {
+        self.aborted
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Hashes up to the watermark until the whole image is hashed.
+    pub(super) fn run(&self) -> Result<String, IoError> {
+        use sha2::{Digest, Sha256};
+        use std::os::unix::fs::FileExt;
+        use std::sync::atomic::Ordering;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; crate::io::CHUNK];
+        let mut pos = 0u64;
+        while pos < self.size {
+            let w = self.watermark.load(Ordering::Acquire);
+            if w <= pos {
+                if self.aborted.load(Ordering::Acquire) {
+                    return Err(crate::io::host_err(&self.path)(std::io::Error::other(
+                        "build failed",
+                    )));
+                }
+                std::thread::sleep(std::time::Duration::from_micros(200));
+                continue;
+            }
+            // Holes below the watermark are final zeros: hash them from
+            // memory instead of reading them.
+            let data = crate::io::next_data(&self.file, pos).unwrap_or(w).min(w);
+            if data > pos {
+                crate::io::hash_zeros(&mut h, data - pos);
+                pos = data;
+                continue;
+            }
+            let k = (w - pos).min(buf.len() as u64) as usize;
+            self.file
+                .read_exact_at(&mut buf[..k], pos)
+                .map_err(crate::io::host_err(&self.path))?;
+            h.update(&buf[..k]);
+            pos += k as u64;
+        }
+        Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
+/// SHA-256 of a finished file. Holes (found with `SEEK_DATA`) are hashed as
+/// zeros from memory instead of being read.
+pub fn sha256_file(path: &Path) -> Result<String, IoError> {
+    let size = std::fs::metadata(path)
+        .map_err(crate::io::host_err(path))?
+        .len();
+    let hasher = FollowingHasher::new(path, size)?;
+    hasher.advance(size);
+    hasher.run()
+}

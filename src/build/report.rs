@@ -1,0 +1,118 @@
+//! The build report (`--report`): the image plan plus what the writers
+//! counted and the image's hash.
+
+use crate::fs::VolumeStats;
+use crate::plan::image::ImagePlan;
+use crate::plan::size;
+use serde::Serialize;
+
+/// The JSON report of a build (`--report`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub output: String,
+    /// `None` when the build was asked not to hash (`--no-hash`).
+    pub sha256: Option<String>,
+    pub size: u64,
+    pub seed: String,
+    pub source_date_epoch: i64,
+    /// `raw` or `qcow2`.
+    pub format: &'static str,
+    /// The partition table, for whole disks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition_table: Option<serde_json::Value>,
+    pub filesystems: Vec<FsReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FsReport {
+    /// Partition number (1-based) for filesystems inside a disk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<usize>,
+    #[serde(rename = "type")]
+    pub fs_type: &'static str,
+    pub label: String,
+    pub uuid: String,
+    pub offset: u64,
+    pub size: u64,
+    pub files: u64,
+    pub directories: u64,
+    pub symlinks: u64,
+    pub hard_links: u64,
+    pub other: u64,
+    pub data_bytes: u64,
+    /// Entries the filesystem cannot store that were left out (FAT with
+    /// `unsupported = "skip"`), and hard links stored as copies.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<serde_json::Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hardlinks_copied: Vec<serde_json::Value>,
+    pub geometry: serde_json::Value,
+}
+
+impl Report {
+    /// The report of a written plan: `stats` holds the writers' counts in
+    /// the order of `plan.filesystems`.
+    pub(super) fn new(
+        output: String,
+        sha256: Option<String>,
+        plan: ImagePlan,
+        stats: Vec<VolumeStats>,
+    ) -> Report {
+        let filesystems = plan
+            .filesystems
+            .into_iter()
+            .zip(stats)
+            .map(|(v, s)| FsReport {
+                partition: v.partition,
+                fs_type: v.volume.fs_type,
+                label: v.volume.label,
+                uuid: v.volume.uuid,
+                offset: v.offset,
+                size: v.volume.size,
+                files: s.files,
+                directories: s.directories,
+                symlinks: s.symlinks,
+                hard_links: s.hard_links,
+                other: s.other,
+                data_bytes: s.data_bytes,
+                skipped: s.skipped,
+                hardlinks_copied: s.hardlinks_copied,
+                geometry: v.volume.geometry,
+            })
+            .collect();
+        Report {
+            output,
+            sha256,
+            size: plan.size,
+            seed: plan.seed,
+            source_date_epoch: plan.source_date_epoch,
+            format: plan.format,
+            partition_table: plan.partition_table,
+            filesystems,
+        }
+    }
+
+    /// One-line human summary.
+    pub fn summary(&self) -> String {
+        let fs: Vec<String> = self
+            .filesystems
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {} ({} files, {} dirs, {} of data)",
+                    f.fs_type,
+                    size::human(f.size),
+                    f.files,
+                    f.directories,
+                    size::human(f.data_bytes)
+                )
+            })
+            .collect();
+        format!(
+            "{}: {}, {}",
+            self.output,
+            size::human(self.size),
+            fs.join("; ")
+        )
+    }
+}

@@ -1,0 +1,202 @@
+//! FAT12/16/32 behind [`crate::fs::Format`]: the spec keys, the plan and
+//! the writer's statistics.
+
+use super::{FatOptions, FatPlan, FatReport, FatType};
+use crate::fs::{
+    reject_keys, Fit, Format, FsError, KeyProblem, Placement, VolumeContext, VolumeDescription,
+    VolumeOptions, VolumePlan, VolumeStats,
+};
+use crate::io::BlockDevice;
+use crate::plan::ids;
+use crate::plan::size::Headroom;
+use crate::progress::Tick;
+use crate::spec::{values, FsSpec, KeyPath};
+use crate::tree::{NodeKind, Tree};
+
+/// The FAT format.
+pub(crate) struct Fat;
+
+impl Format for Fat {
+    fn name(&self) -> &'static str {
+        "fat"
+    }
+
+    fn types(&self) -> &'static [&'static str] {
+        &["fat12", "fat16", "fat32", "fat"]
+    }
+
+    fn options(
+        &self,
+        fs: &FsSpec,
+        at: &KeyPath,
+        cx: &VolumeContext,
+    ) -> Result<Box<dyn VolumeOptions>, KeyProblem> {
+        let fat_type = match fs.fs_type.as_str() {
+            "fat12" => Some(FatType::Fat12),
+            "fat16" => Some(FatType::Fat16),
+            "fat32" => Some(FatType::Fat32),
+            _ => None,
+        };
+        reject_keys(
+            at,
+            &[
+                ("block_size", fs.block_size.is_some()),
+                ("inode_size", fs.inode_size.is_some()),
+                ("inodes", fs.inodes.is_some()),
+                ("inode_ratio", fs.inode_ratio.is_some()),
+                ("journal_size", fs.journal_size.is_some()),
+                ("features", fs.features.is_some()),
+                ("reserved_percent", fs.reserved_percent.is_some()),
+            ],
+            "is an ext option; FAT has no such setting",
+        )?;
+        let size = values::size(&fs.size).map_err(|m| (at.key("size"), m))?;
+        let headroom = values::headroom(&fs.headroom).map_err(|m| (at.key("headroom"), m))?;
+        let volume_id = match &fs.uuid {
+            Some(u) => super::parse_volume_id(u).ok_or_else(|| {
+                (
+                    at.key("uuid"),
+                    format!("{u:?} is not a FAT volume ID (expected 8 hex digits such as \"1234-ABCD\")"),
+                )
+            })?,
+            None => ids::u32_id(cx.seed, "fat-volume-id", cx.index),
+        };
+        let o = FatOptions {
+            fat_type,
+            size,
+            headroom_bytes: 0,
+            cluster_size: fs.cluster_size,
+            sectors_per_cluster: fs.sectors_per_cluster,
+            reserved_sectors: fs.reserved_sectors,
+            fats: fs.fats.unwrap_or(2),
+            root_entries: fs.root_entries,
+            label: fs.label.clone(),
+            volume_id,
+            hidden_sectors: 0,
+            unsupported: fs.unsupported.unwrap_or_default(),
+        };
+        Ok(Box::new(FatVolumeOptions { o, headroom }))
+    }
+
+    fn probe(&self, dev: &mut dyn BlockDevice) -> Option<serde_json::Value> {
+        super::probe(dev).and_then(|i| serde_json::to_value(i).ok())
+    }
+}
+
+/// FAT options and the headroom, which for a percentage depends on the tree.
+#[derive(Debug)]
+struct FatVolumeOptions {
+    o: FatOptions,
+    headroom: Headroom,
+}
+
+fn hidden_sectors(p: Placement) -> u32 {
+    // BPB_HiddSec is 32 bits; a partition beyond 2 TiB cannot say where it
+    // starts, and tools ignore the field for such disks.
+    u32::try_from(p.start_lba).unwrap_or(u32::MAX)
+}
+
+impl VolumeOptions for FatVolumeOptions {
+    fn plan(
+        &self,
+        tree: &Tree,
+        fit: Fit,
+        placement: Placement,
+    ) -> Result<Box<dyn VolumePlan>, FsError> {
+        let mut o = self.o.clone();
+        if let Fit::Exact(bytes) = fit {
+            o.size = o.size.or(Some(bytes));
+        }
+        o.headroom_bytes = match self.headroom {
+            Headroom::None => 0,
+            Headroom::Bytes(b) => b,
+            // A percentage of the tree's file data.
+            Headroom::Percent(p) => (tree.data_bytes() as f64 * p / 100.0).ceil() as u64,
+        };
+        o.hidden_sectors = hidden_sectors(placement);
+        let plan = super::plan(tree, &o).map_err(FsError::new)?;
+        Ok(Box::new(FatVolume(plan)))
+    }
+}
+
+/// A planned FAT volume.
+#[derive(Debug)]
+struct FatVolume(FatPlan);
+
+impl FatVolume {
+    /// What the writer reports, decided by the plan alone.
+    fn report(&self) -> FatReport {
+        let p = &self.0;
+        let g = &p.geometry;
+        FatReport {
+            geometry: g.clone(),
+            volume_id: super::format_volume_id(p.volume_id),
+            label: p
+                .label
+                .map(|l| String::from_utf8_lossy(&l).trim_end().to_string()),
+            cluster_bytes: g.cluster_bytes(),
+            used_clusters: p.used_clusters,
+            free_clusters: g.cluster_count - p.used_clusters,
+            skipped: p.skipped.clone(),
+            hardlinks_copied: p.hardlinks.clone(),
+        }
+    }
+}
+
+impl VolumePlan for FatVolume {
+    fn size(&self) -> u64 {
+        self.0.size_bytes()
+    }
+
+    fn place(&mut self, placement: Placement) {
+        // Only the boot sector's hidden-sector count depends on the place;
+        // the geometry was chosen without it.
+        self.0.geometry.hidden_sectors = hidden_sectors(placement);
+    }
+
+    fn describe(&self) -> VolumeDescription {
+        let r = self.report();
+        VolumeDescription {
+            fs_type: match r.geometry.fat_type {
+                FatType::Fat12 => "fat12",
+                FatType::Fat16 => "fat16",
+                FatType::Fat32 => "fat32",
+            },
+            label: r.label.clone().unwrap_or_default(),
+            uuid: r.volume_id.clone(),
+            size: self.size(),
+            geometry: serde_json::to_value(&r).unwrap_or_default(),
+        }
+    }
+
+    fn write(
+        &self,
+        tree: &Tree,
+        dev: &mut dyn BlockDevice,
+        progress: &mut dyn FnMut(Tick),
+    ) -> Result<VolumeStats, FsError> {
+        let r = super::write(&self.0, tree, dev).map_err(FsError::new)?;
+        let data_bytes = tree.data_bytes();
+        progress(Tick {
+            data_done: data_bytes,
+            data_total: data_bytes,
+            final_below: 0,
+        });
+        let count =
+            |f: fn(&NodeKind) -> bool| tree.nodes.iter().filter(|n| f(&n.kind)).count() as u64;
+        Ok(VolumeStats {
+            files: count(|k| matches!(k, NodeKind::File { .. })),
+            directories: count(|k| matches!(k, NodeKind::Dir { .. })),
+            symlinks: 0,
+            hard_links: r.hardlinks_copied.len() as u64,
+            other: 0,
+            data_bytes,
+            skipped: r.skipped.iter().map(to_json).collect(),
+            hardlinks_copied: r.hardlinks_copied.iter().map(to_json).collect(),
+        })
+    }
+}
+
+fn to_json(v: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or_default()
+}

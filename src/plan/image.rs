@@ -1,0 +1,393 @@
+//! The image plan: every size, offset and ID of an image, decided before
+//! any output file is opened. This is where partitions and filesystems
+//! negotiate sizes: a partition of `size = "auto"` is as large as its
+//! filesystem's auto size; a filesystem in a sized partition fills it.
+
+use crate::build::{invalid, BuildError};
+use crate::container::qcow2::{Qcow2Options, DEFAULT_CLUSTER_SIZE};
+use crate::fs::{Fit, Format, Placement, VolumeContext, VolumeDescription, VolumePlan};
+use crate::part::{self, from_spec::SizeChoice, DiskPlan, PartSize};
+use crate::plan::size;
+use crate::spec::{self, values, FsSpec, ImageFormat, ImageSpec, KeyPath, PartitionTable, Spec};
+use crate::tree::resolve::{self, ResolveCtx};
+use crate::tree::Tree;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// What planning needs besides the spec.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// Relative paths in the spec resolve against this directory.
+    pub base_dir: PathBuf,
+    /// The output path, when there is one: a `.qcow2` extension picks the
+    /// container when `[image] format` does not.
+    pub output: Option<PathBuf>,
+    /// The value of `SOURCE_DATE_EPOCH`, which only the caller reads; the
+    /// spec's `source_date_epoch` wins over it.
+    pub env_source_date_epoch: Option<std::ffi::OsString>,
+}
+
+/// Everything decided about an image, as `fstool plan --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImagePlan {
+    pub seed: String,
+    pub source_date_epoch: i64,
+    /// `raw` or `qcow2`.
+    pub format: &'static str,
+    /// Image size in bytes (the virtual disk size for qcow2).
+    pub size: u64,
+    /// The partition table, for whole disks: every partition's offset,
+    /// size, type and GUID, as `fstool info` shows a written one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition_table: Option<serde_json::Value>,
+    pub filesystems: Vec<PlannedVolume>,
+}
+
+/// One filesystem of the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedVolume {
+    /// Partition number (1-based) for filesystems inside a disk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<usize>,
+    pub offset: u64,
+    #[serde(flatten)]
+    pub volume: VolumeDescription,
+}
+
+/// A plan with what it takes to carry it out: the resolved trees and the
+/// volume plans. Built by [`plan`], consumed by [`crate::build`].
+pub struct Planned {
+    pub image: ImagePlan,
+    pub(crate) container: ImageFormat,
+    pub(crate) qcow2: Qcow2Options,
+    pub(crate) disk: Option<DiskPlan>,
+    pub(crate) contents: Vec<Content>,
+}
+
+/// What goes where in the image.
+pub(crate) enum Content {
+    Volume {
+        tree: Tree,
+        plan: Box<dyn VolumePlan>,
+        placement: Placement,
+        /// Partition window `(offset, size)`, or `None` for a bare volume.
+        window: Option<(u64, u64)>,
+    },
+    Blob {
+        path: PathBuf,
+        partition: usize,
+    },
+}
+
+impl Planned {
+    /// Image size in bytes.
+    pub fn size(&self) -> u64 {
+        self.image.size
+    }
+
+    /// A bare filesystem image, not a disk.
+    pub fn is_bare(&self) -> bool {
+        self.disk.is_none()
+    }
+}
+
+/// The container of the output: `[image] format`, else the output's
+/// extension (`.qcow2`), else raw.
+fn container(image: Option<&ImageSpec>, output: Option<&Path>) -> ImageFormat {
+    match image.and_then(|i| i.format) {
+        Some(f) => f,
+        None if output
+            .and_then(Path::extension)
+            .is_some_and(|e| e == "qcow2") =>
+        {
+            ImageFormat::Qcow2
+        }
+        None => ImageFormat::Raw,
+    }
+}
+
+fn container_name(f: ImageFormat) -> &'static str {
+    match f {
+        ImageFormat::Raw => "raw",
+        ImageFormat::Qcow2 => "qcow2",
+    }
+}
+
+/// One filesystem of the spec, resolved and with its options parsed.
+struct Pending {
+    key: String,
+    tree: Tree,
+    options: Box<dyn crate::fs::VolumeOptions>,
+}
+
+fn pending(
+    fs: &FsSpec,
+    at: &KeyPath,
+    index: u64,
+    cx: (&str, i64, &ResolveCtx),
+    formats: &[&dyn Format],
+) -> Result<Pending, BuildError> {
+    let (seed, epoch, ctx) = cx;
+    let key = at.to_string();
+    let format = spec::validate::format_of(fs, at, formats).map_err(|(k, m)| invalid(k, m))?;
+    let vcx = VolumeContext { seed, index, epoch };
+    let options = format
+        .options(fs, at, &vcx)
+        .map_err(|(k, m)| invalid(k, m))?;
+    let mut tree = resolve::resolve(fs, ctx)?;
+    options
+        .prepare(&mut tree)
+        .map_err(|source| BuildError::Volume {
+            context: key.clone(),
+            source,
+        })?;
+    Ok(Pending { key, tree, options })
+}
+
+impl Pending {
+    fn plan(&self, fit: Fit, placement: Placement) -> Result<Box<dyn VolumePlan>, BuildError> {
+        self.options
+            .plan(&self.tree, fit, placement)
+            .map_err(|source| BuildError::Volume {
+                context: self.key.clone(),
+                source,
+            })
+    }
+}
+
+/// Plans the image `spec` describes with the registered formats.
+pub fn plan(spec: &Spec, opts: &PlanOptions) -> Result<Planned, BuildError> {
+    plan_with(spec, opts, crate::fs::FORMATS)
+}
+
+/// [`plan`] with a given set of formats.
+pub fn plan_with(
+    spec: &Spec,
+    opts: &PlanOptions,
+    formats: &[&dyn Format],
+) -> Result<Planned, BuildError> {
+    if spec.version != 1 {
+        return Err(invalid(
+            "version",
+            format!(
+                "{} is not supported; this fstool reads version 1",
+                spec.version
+            ),
+        ));
+    }
+    let seed = spec.seed.clone().unwrap_or_default();
+    let epoch = spec::epoch_from_env(spec, opts.env_source_date_epoch.as_deref())?;
+    let ctx = ResolveCtx {
+        base_dir: opts.base_dir.clone(),
+        epoch,
+        policy: spec.time_policy,
+    };
+    let root = KeyPath::default();
+    let cx = (seed.as_str(), epoch, &ctx);
+    let (disk, contents, image) = match (&spec.filesystem, &spec.image) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "filesystem",
+                "a spec has either [filesystem] or [image] with [[partitions]], not both",
+            ))
+        }
+        (Some(_), None) if !spec.partitions.is_empty() => {
+            return Err(invalid(
+                "partitions",
+                "[[partitions]] needs an [image] table",
+            ))
+        }
+        (Some(fs), None) => {
+            let p = pending(fs, &root.key("filesystem"), 0, cx, formats)?;
+            let placement = Placement::default();
+            let plan = p.plan(Fit::Auto, placement)?;
+            let content = Content::Volume {
+                tree: p.tree,
+                plan,
+                placement,
+                window: None,
+            };
+            (None, vec![content], None)
+        }
+        (None, Some(image)) => {
+            let (d, c) = plan_disk(spec, image, cx, formats)?;
+            (Some(d), c, Some(image))
+        }
+        (None, None) => {
+            return Err(invalid(
+                "filesystem",
+                "the spec needs a [filesystem] table, or [image] with [[partitions]]",
+            ))
+        }
+    };
+    let container = container(image, opts.output.as_deref());
+    let qcow2 = Qcow2Options {
+        cluster_size: match image {
+            Some(i) => values::size(&i.cluster_size)
+                .map_err(|m| invalid("image.cluster_size", m))?
+                .unwrap_or(u64::from(DEFAULT_CLUSTER_SIZE)),
+            None => u64::from(DEFAULT_CLUSTER_SIZE),
+        },
+        compress: image.is_some_and(|i| i.compress),
+    };
+    let filesystems = contents
+        .iter()
+        .filter_map(|c| match c {
+            Content::Volume {
+                plan, placement, ..
+            } => Some(PlannedVolume {
+                partition: partition_of(disk.as_ref(), placement.offset),
+                offset: placement.offset,
+                volume: plan.describe(),
+            }),
+            Content::Blob { .. } => None,
+        })
+        .collect();
+    let size = match (&disk, contents.first()) {
+        (Some(d), _) => d.size,
+        (None, Some(Content::Volume { plan, .. })) => plan.size(),
+        (None, _) => 0,
+    };
+    Ok(Planned {
+        image: ImagePlan {
+            seed,
+            source_date_epoch: epoch,
+            format: container_name(container),
+            size,
+            partition_table: disk.as_ref().and_then(DiskPlan::info).map(|t| t.to_json()),
+            filesystems,
+        },
+        container,
+        qcow2,
+        disk,
+        contents,
+    })
+}
+
+fn partition_of(disk: Option<&DiskPlan>, offset: u64) -> Option<usize> {
+    disk?
+        .partitions()
+        .iter()
+        .find(|p| p.offset_bytes() == offset)
+        .map(|p| p.number)
+}
+
+/// What the spec puts into one partition, before the layout.
+enum Slot {
+    Fs {
+        pending: Box<Pending>,
+        /// Planned already, at its auto size (the partition follows it).
+        planned: Option<Box<dyn VolumePlan>>,
+    },
+    Blob(PathBuf),
+    Empty,
+}
+
+fn plan_disk(
+    spec: &Spec,
+    image: &ImageSpec,
+    cx: (&str, i64, &ResolveCtx),
+    formats: &[&dyn Format],
+) -> Result<(DiskPlan, Vec<Content>), BuildError> {
+    let (seed, _, ctx) = cx;
+    let req = part::from_spec::disk_request(image, seed, &ctx.base_dir)?;
+    if spec.partitions.is_empty() && image.partition_table != PartitionTable::None {
+        return Err(invalid(
+            "partitions",
+            "a disk image needs at least one [[partitions]] entry",
+        ));
+    }
+    let sector = u64::from(req.sector_size);
+    // 1. Size every partition whose size comes from its content.
+    let mut slots = Vec::new();
+    let mut requests = Vec::new();
+    for (i, p) in spec.partitions.iter().enumerate() {
+        let at = KeyPath::default().key("partitions").index(i);
+        let mut slot = match (&p.filesystem, &p.image) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    at.to_string(),
+                    "has both `filesystem` and `image`; give one",
+                ))
+            }
+            (Some(fs), None) => Slot::Fs {
+                pending: Box::new(pending(
+                    fs,
+                    &at.key("filesystem"),
+                    i as u64 + 1,
+                    cx,
+                    formats,
+                )?),
+                planned: None,
+            },
+            (None, Some(path)) => Slot::Blob(ctx.base_dir.join(path)),
+            (None, None) => Slot::Empty,
+        };
+        let size = match (part::from_spec::partition_size(i, p)?, &mut slot) {
+            (SizeChoice::Bytes(n), _) => PartSize::Bytes(n),
+            (SizeChoice::Remaining, _) => PartSize::Remaining,
+            (SizeChoice::Auto, Slot::Fs { pending, planned }) => {
+                let plan = pending.plan(Fit::Auto, Placement::default())?;
+                let bytes = plan.size().div_ceil(sector) * sector;
+                *planned = Some(plan);
+                PartSize::Bytes(bytes)
+            }
+            (SizeChoice::Auto, Slot::Blob(path)) => {
+                let len = std::fs::metadata(&*path)
+                    .map_err(crate::io::host_err(path))?
+                    .len();
+                PartSize::Bytes(len.max(1).div_ceil(sector) * sector)
+            }
+            (SizeChoice::Auto, Slot::Empty) => {
+                return Err(invalid(
+                    at.key("size").to_string(),
+                    "an empty partition needs an explicit size (or \"remaining\")",
+                ))
+            }
+        };
+        requests.push(part::from_spec::partition_request(i, p, size)?);
+        slots.push(slot);
+    }
+    // 2. Place the partitions.
+    let dplan = part::plan(&req, &requests)?;
+    // 3. Put every filesystem in its place; plan the ones of given size.
+    let mut contents = Vec::new();
+    for (i, slot) in slots.into_iter().enumerate() {
+        let pp = &dplan.partitions()[i];
+        let placement = Placement {
+            offset: pp.offset_bytes(),
+            start_lba: pp.start_lba,
+        };
+        match slot {
+            Slot::Fs { pending, planned } => {
+                let plan = match planned {
+                    Some(mut plan) => {
+                        plan.place(placement);
+                        plan
+                    }
+                    None => pending.plan(Fit::Exact(pp.size_bytes()), placement)?,
+                };
+                if plan.size() > pp.size_bytes() {
+                    return Err(invalid(
+                        format!("partitions[{i}].size"),
+                        format!(
+                            "the filesystem needs {} bytes ({}) but the partition has {}",
+                            plan.size(),
+                            size::human(plan.size()),
+                            pp.size_bytes()
+                        ),
+                    ));
+                }
+                contents.push(Content::Volume {
+                    tree: pending.tree,
+                    plan,
+                    placement,
+                    window: Some((pp.offset_bytes(), pp.size_bytes())),
+                });
+            }
+            Slot::Blob(path) => contents.push(Content::Blob { path, partition: i }),
+            Slot::Empty => {}
+        }
+    }
+    Ok((dplan, contents))
+}
