@@ -18,7 +18,7 @@ use crate::tree::Tree;
 use serde::Serialize;
 
 /// Every format this fstool builds, in the order `type` names are matched.
-pub static FORMATS: &[&dyn Format] = &[&ext::format::Ext, &fat::format::Fat];
+pub static FORMATS: &[&dyn Format] = &[&ext::format::Ext, &fat::format::Fat, &ntfs::format::Ntfs];
 
 /// The format that builds spec type `name`, in `formats`.
 pub fn find<'a>(formats: &[&'a dyn Format], name: &str) -> Option<&'a dyn Format> {

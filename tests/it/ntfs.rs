@@ -203,7 +203,7 @@ fn opts() -> NtfsOptions {
 
 /// `ntfsfix -n` mounts the volume, compares $MFT with $MFTMirr, checks the
 /// backup boot sector and $LogFile, and must find nothing to fix.
-fn ntfsfix_clean(img: &Path) {
+pub fn ntfsfix_clean(img: &Path) {
     let Some(fix) = tool("ntfsfix") else { return };
     let out = run_ok(Command::new(fix).arg("-n").arg(img));
     assert!(out.contains("processed successfully"), "ntfsfix -n:\n{out}");

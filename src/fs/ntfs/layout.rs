@@ -167,6 +167,19 @@ impl NtfsPlan {
     pub fn size_bytes(&self) -> u64 {
         self.geo.volume_bytes
     }
+    /// What the writer reports, decided by the plan alone.
+    pub fn report(&self) -> super::NtfsReport {
+        super::NtfsReport {
+            serial: format!("{:016X}", self.opts.serial),
+            label: self.opts.label.clone(),
+            cluster_bytes: self.geo.cluster as u32,
+            mft_record_bytes: self.geo.record as u32,
+            total_clusters: self.geo.total_clusters,
+            used_clusters: self.used_clusters,
+            mft_records: self.mft_records,
+            skipped: self.skipped.clone(),
+        }
+    }
     pub fn seq(record: u64) -> u16 {
         match record {
             0 => 1,
@@ -205,7 +218,7 @@ fn opt_err(field: &'static str, value: impl ToString, reason: &str) -> NtfsError
     }
 }
 
-fn check_options(o: &NtfsOptions) -> Result<(), NtfsError> {
+pub fn check_options(o: &NtfsOptions) -> Result<(), NtfsError> {
     if !o.cluster_size.is_power_of_two() || !(512..=65536).contains(&o.cluster_size) {
         return Err(opt_err(
             "cluster_size",

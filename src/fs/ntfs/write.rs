@@ -264,14 +264,5 @@ pub fn write(
         }
     }
 
-    Ok(NtfsReport {
-        serial: format!("{:016X}", p.opts.serial),
-        label: p.opts.label.clone(),
-        cluster_bytes: g.cluster as u32,
-        mft_record_bytes: g.record as u32,
-        total_clusters: g.total_clusters,
-        used_clusters: p.used_clusters,
-        mft_records: p.mft_records,
-        skipped: p.skipped.clone(),
-    })
+    Ok(p.report())
 }
