@@ -12,6 +12,7 @@
 pub mod erofs;
 pub mod ext;
 pub mod fat;
+pub mod ntfs;
 
 use crate::io::{BlockDevice, ReadAt};
 use crate::progress::Tick;
@@ -21,7 +22,12 @@ use crate::tree::Tree;
 use serde::Serialize;
 
 /// Every format this fstool builds, in the order `type` names are matched.
-pub static FORMATS: &[&dyn Format] = &[&ext::format::Ext, &fat::format::Fat, &erofs::format::Erofs];
+pub static FORMATS: &[&dyn Format] = &[
+    &ext::format::Ext,
+    &fat::format::Fat,
+    &erofs::format::Erofs,
+    &ntfs::format::Ntfs,
+];
 
 /// The format that builds spec type `name`, in `formats`.
 pub fn find<'a>(formats: &[&'a dyn Format], name: &str) -> Option<&'a dyn Format> {

@@ -157,7 +157,7 @@ pub struct FsSpec {
     pub fats: Option<u8>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_entries: Option<u32>,
-    /// What to do with entries FAT cannot store.
+    /// What to do with entries FAT (or NTFS) cannot store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unsupported: Option<Unsupported>,
 
@@ -168,6 +168,13 @@ pub struct FsSpec {
     /// Files with the same content share their blocks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dedupe: Option<bool>,
+    // ---- NTFS ----
+    /// Bytes per MFT record: 1024 (default) or 4096.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mft_record_size: Option<u32>,
+    /// DOS 8.3 names beside the long names (only `false` is supported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_names: Option<bool>,
 
     // ---- tree ----
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -365,8 +365,8 @@ fn wrong_type_is_named_with_its_line() {
 
     c.build_fails("version = \"one\"\n", &["version", "spec.toml:1"]);
     c.build_fails(
-        "version = 1\n[filesystem]\ntype = \"ntfs\"\n",
-        &["type", "ntfs", "spec.toml:3"],
+        "version = 1\n[filesystem]\ntype = \"btrfs\"\n",
+        &["type", "btrfs", "spec.toml:3"],
     );
     c.build_fails(
         &format!(

@@ -655,7 +655,7 @@ fn hostile_images_never_panic() {
         }
         let mut mem = fstool::io::MemDevice::new(b.len());
         mem.write_at(0, &b).unwrap();
-        let _ = erofs::probe::probe(&mut mem);
+        let _ = erofs::probe::probe(&mem);
         match erofs::read::Reader::open(b.into_boxed_slice()) {
             Ok(r) => {
                 opened += 1;

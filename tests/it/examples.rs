@@ -96,6 +96,7 @@ pub fn check_filesystems(img: &Path, report: &Path, tmp: &Path) {
         match fs["type"].as_str().unwrap() {
             "ext2" | "ext3" | "ext4" => crate::ext::fsck_clean(&part),
             "erofs" => crate::erofs::fsck_clean(&part),
+            "ntfs" => crate::ntfs::ntfsfix_clean(&part),
             _ => {
                 let Some(fsck) = tool("fsck.fat") else {
                     continue;

@@ -19,6 +19,7 @@ mod ext_readback;
 mod fat;
 mod inspect;
 mod links;
+mod ntfs;
 mod plan;
 mod read_hostile;
 mod scale;

@@ -481,6 +481,13 @@ unsupported = "skip"
 type = "esp"
 attributes = 4
 filesystem = { type = "fat32" }
+
+[[partitions]]
+type = "msdata"
+[partitions.filesystem]
+type = "ntfs"
+mft_record_size = 4096
+short_names = false
 "#;
 
 /// Every object's keys in `v`, keyed by the `$defs` name that describes it.
@@ -563,7 +570,7 @@ fn schema_matches_the_model() {
         json!({"version": 1, "colour": "red"}),
         json!({"version": 2}),
         json!({"version": 1, "filesystem": {"type": "ext4", "entries": [{"path": "/a", "type": "dir", "owner": 1}]}}),
-        json!({"version": 1, "filesystem": {"type": "ntfs"}}),
+        json!({"version": 1, "filesystem": {"type": "btrfs"}}),
         json!({"version": 1, "filesystem": {"type": "ext4", "entries": [{"path": "a", "type": "dir"}]}}),
         json!({"version": 1, "image": {"size": -1}}),
     ] {

@@ -7,7 +7,7 @@ use crate::fs::{
     VolumePlan, VolumeStats,
 };
 use crate::fs::{Fit, Format};
-use crate::io::BlockDevice;
+use crate::io::{BlockDevice, ReadAt};
 use crate::plan::ids;
 use crate::progress::Tick;
 use crate::spec::{values, FsSpec, KeyPath};
@@ -34,7 +34,7 @@ impl Format for Erofs {
         Ok(Box::new(ErofsVolumeOptions(options(fs, at, cx)?)))
     }
 
-    fn probe(&self, dev: &mut dyn BlockDevice) -> Option<serde_json::Value> {
+    fn probe(&self, dev: &dyn ReadAt) -> Option<serde_json::Value> {
         super::probe::probe(dev).and_then(|i| serde_json::to_value(i).ok())
     }
 }

@@ -3,7 +3,7 @@
 //! and the checksum is verified when the image says it has one.
 
 use super::superblock::{self, Superblock};
-use crate::io::BlockDevice;
+use crate::io::ReadAt;
 use serde::Serialize;
 
 /// What `fstool info` shows of an EROFS filesystem.
@@ -26,7 +26,7 @@ pub struct ErofsInfo {
 }
 
 /// Probes `dev` for an EROFS superblock at byte 1024.
-pub fn probe(dev: &mut dyn BlockDevice) -> Option<ErofsInfo> {
+pub fn probe(dev: &dyn ReadAt) -> Option<ErofsInfo> {
     let end = superblock::OFFSET + superblock::SIZE;
     if dev.size() < end as u64 {
         return None;

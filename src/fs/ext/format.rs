@@ -66,6 +66,14 @@ fn options(fs: &FsSpec, at: &KeyPath, cx: &VolumeContext) -> Result<ExtOptions, 
         ],
         "is a FAT option; ext has no such setting",
     )?;
+    reject_keys(
+        at,
+        &[
+            ("mft_record_size", fs.mft_record_size.is_some()),
+            ("short_names", fs.short_names.is_some()),
+        ],
+        "is an NTFS option; ext has no such setting",
+    )?;
     let mut o = ExtOptions::new(kind);
     o.size = values::size(&fs.size).map_err(|m| (at.key("size"), m))?;
     o.headroom = values::headroom(&fs.headroom).map_err(|m| (at.key("headroom"), m))?;

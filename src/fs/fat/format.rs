@@ -51,6 +51,14 @@ impl Format for Fat {
             ],
             "is an ext option; FAT has no such setting",
         )?;
+        reject_keys(
+            at,
+            &[
+                ("mft_record_size", fs.mft_record_size.is_some()),
+                ("short_names", fs.short_names.is_some()),
+            ],
+            "is an NTFS option; FAT has no such setting",
+        )?;
         let size = values::size(&fs.size).map_err(|m| (at.key("size"), m))?;
         let headroom = values::headroom(&fs.headroom).map_err(|m| (at.key("headroom"), m))?;
         let volume_id = match &fs.uuid {

@@ -1,0 +1,268 @@
+//! The writer: turns an [`NtfsPlan`] into bytes on a device. The device
+//! starts zeroed, so zero runs are never written; the MFT is assembled and
+//! written in 1 MiB batches, file data streams from its source.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::boot::BootSector;
+use super::index;
+use super::layout::{Content, Extent, NtfsPlan, INDEX_BLOCK};
+use super::{attrdef, node, record, secure, system, upcase};
+use super::{NtfsError, NtfsReport};
+use crate::io::{host_err, is_zero, BlockDevice, IoError, CHUNK};
+use crate::tree::{FileData, NodeKind, Tree};
+
+/// Writes the non-zero 4 KiB runs of `buf` at `offset`.
+fn write_nonzero(dev: &mut dyn BlockDevice, offset: u64, buf: &[u8]) -> Result<(), IoError> {
+    const RUN: usize = 4096;
+    let mut start: Option<usize> = None;
+    let mut pos = 0;
+    while pos < buf.len() {
+        let end = (pos + RUN).min(buf.len());
+        match (is_zero(&buf[pos..end]), start) {
+            (false, None) => start = Some(pos),
+            (true, Some(s)) => {
+                dev.write_at(offset + s as u64, &buf[s..pos])?;
+                start = None;
+            }
+            _ => {}
+        }
+        pos = end;
+    }
+    if let Some(s) = start {
+        dev.write_at(offset + s as u64, &buf[s..])?;
+    }
+    Ok(())
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Reads a host file whole (resident data: under a record in size).
+fn read_small(path: &Path, len: u64, sha256: Option<&[u8; 32]>) -> Result<Vec<u8>, NtfsError> {
+    let mut f = File::open(path).map_err(host_err(path))?;
+    let mut v = Vec::with_capacity(len as usize);
+    f.by_ref()
+        .take(len + 1)
+        .read_to_end(&mut v)
+        .map_err(host_err(path))?;
+    if v.len() as u64 != len {
+        return Err(IoError::SourceChanged {
+            path: path.to_path_buf(),
+            expected: len,
+            found: v.len() as u64,
+        }
+        .into());
+    }
+    check_hash(path, &Sha256::digest(&v).into(), sha256)?;
+    Ok(v)
+}
+
+fn check_hash(
+    path: &Path,
+    digest: &[u8; 32],
+    expected: Option<&[u8; 32]>,
+) -> Result<(), NtfsError> {
+    match expected {
+        Some(e) if e != digest => Err(NtfsError::HashMismatch {
+            path: path.to_path_buf(),
+            expected: hex(e),
+            found: hex(digest),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Streams a host file to `offset`.
+fn copy_host(
+    dev: &mut dyn BlockDevice,
+    offset: u64,
+    path: &Path,
+    len: u64,
+    sha256: Option<&[u8; 32]>,
+) -> Result<(), NtfsError> {
+    let mut f = File::open(path).map_err(host_err(path))?;
+    let found = f.metadata().map_err(host_err(path))?.len();
+    if found != len {
+        return Err(IoError::SourceChanged {
+            path: path.to_path_buf(),
+            expected: len,
+            found,
+        }
+        .into());
+    }
+    let Some(expected) = sha256 else {
+        dev.copy_from(offset, &mut f, path, 0, len)?;
+        return Ok(());
+    };
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; CHUNK.min(len as usize).max(1)];
+    let mut done = 0u64;
+    while done < len {
+        let n = (len - done).min(buf.len() as u64) as usize;
+        f.read_exact(&mut buf[..n])
+            .map_err(|_| IoError::SourceChanged {
+                path: path.to_path_buf(),
+                expected: len,
+                found: done,
+            })?;
+        h.update(&buf[..n]);
+        write_nonzero(dev, offset + done, &buf[..n])?;
+        done += n as u64;
+    }
+    check_hash(path, &h.finalize().into(), Some(expected))
+}
+
+fn file_data(tree: &Tree, id: crate::tree::NodeId) -> Option<&FileData> {
+    match &tree.node(id).kind {
+        NodeKind::File { data, .. } => Some(data),
+        _ => None,
+    }
+}
+
+fn offset(p: &NtfsPlan, e: Extent) -> u64 {
+    e.lcn * p.geo.cluster
+}
+
+/// Writes the planned volume to `dev` (zero-filled, at least
+/// [`NtfsPlan::size_bytes`] long). Does not call `dev.finish()`.
+pub fn write(
+    p: &NtfsPlan,
+    tree: &Tree,
+    dev: &mut dyn BlockDevice,
+) -> Result<NtfsReport, NtfsError> {
+    let g = p.geo;
+    if dev.size() < g.volume_bytes {
+        return Err(NtfsError::DeviceSize {
+            expected: g.volume_bytes,
+            found: dev.size(),
+        });
+    }
+    // Boot sector and its backup in the last sector.
+    let bs = BootSector {
+        bytes_per_sector: 512,
+        cluster_size: g.cluster as u32,
+        hidden_sectors: p.opts.hidden_sectors,
+        total_sectors: g.volume_bytes / 512 - 1,
+        mft_lcn: p.sys.mft.lcn,
+        mftmirr_lcn: p.sys.mirr.lcn,
+        record_size: g.record as u32,
+        index_block_size: INDEX_BLOCK as u32,
+        serial: p.opts.serial,
+    }
+    .encode();
+    dev.write_at(0, &bs)?;
+    dev.write_at(g.volume_bytes - 512, &bs)?;
+
+    // The MFT, in batches; the first records are kept for the mirror.
+    let sys = system::records(p, tree)?;
+    let mut by_record: Vec<Option<usize>> = vec![None; p.mft_records as usize];
+    for (i, ino) in p.inodes.iter().enumerate() {
+        by_record[ino.record as usize] = Some(i);
+    }
+    let mut mirror = Vec::new();
+    let mut batch: Vec<u8> = Vec::with_capacity(CHUNK);
+    let mut batch_start = offset(p, p.sys.mft);
+    let mut sys_iter = sys.iter().peekable();
+    let mut mft_bitmap = vec![0u8; p.mft_bitmap_bytes() as usize];
+    for rec in 0..p.mft_records {
+        let bytes = if let Some(i) = by_record[rec as usize] {
+            let ino = &p.inodes[i];
+            let data = match (&ino.content, file_data(tree, ino.node)) {
+                (Content::File { resident: true, .. }, Some(FileData::Inline(v))) => v.clone(),
+                (
+                    Content::File {
+                        resident: true,
+                        len,
+                        ..
+                    },
+                    Some(FileData::Host { path, sha256, .. }),
+                ) => read_small(path, *len, sha256.as_ref())?,
+                _ => Vec::new(),
+            };
+            node::build(p, tree, i, &data)?
+        } else if sys_iter.peek().is_some_and(|s| s.0 == rec) {
+            sys_iter.next().map(|s| s.1.clone()).unwrap_or_default()
+        } else {
+            record::empty(g.record, rec as u32)
+        };
+        if bytes.get(0x16).is_some_and(|f| f & 1 != 0) {
+            mft_bitmap[(rec / 8) as usize] |= 1 << (rec % 8);
+        }
+        if rec < g.mirror_records() {
+            mirror.extend_from_slice(&bytes);
+        }
+        batch.extend_from_slice(&bytes);
+        if batch.len() >= CHUNK {
+            write_nonzero(dev, batch_start, &batch)?;
+            batch_start += batch.len() as u64;
+            batch.clear();
+        }
+    }
+    write_nonzero(dev, batch_start, &batch)?;
+    write_nonzero(dev, offset(p, p.sys.mft_bitmap), &mft_bitmap)?;
+    write_nonzero(dev, offset(p, p.sys.mirr), &mirror)?;
+
+    // $LogFile: every byte 0xFF, the state mkntfs and ntfsfix leave (an
+    // empty, clean log).
+    let log = vec![0xffu8; CHUNK.min(p.log_bytes as usize)];
+    let mut done = 0;
+    while done < p.log_bytes {
+        let n = (p.log_bytes - done).min(log.len() as u64) as usize;
+        dev.write_at(offset(p, p.sys.log) + done, &log[..n])?;
+        done += n as u64;
+    }
+    write_nonzero(dev, offset(p, p.sys.attrdef), &attrdef::encode())?;
+
+    // $Bitmap: clusters 0..used are in use (allocation is one sweep).
+    let mut bitmap = vec![0u8; p.bitmap_bytes as usize];
+    for c in 0..p.used_clusters {
+        bitmap[(c / 8) as usize] |= 1 << (c % 8);
+    }
+    write_nonzero(dev, offset(p, p.sys.bitmap), &bitmap)?;
+    write_nonzero(dev, offset(p, p.sys.upcase), &upcase::encode(&p.upcase))?;
+    write_nonzero(dev, offset(p, p.sys.sds), &secure::sds())?;
+
+    // Index blocks.
+    let vpb = g.vcn_per_block();
+    let write_blocks =
+        |t: &index::Tree, e: Extent, dev: &mut dyn BlockDevice| -> Result<(), IoError> {
+            for (i, b) in t.blocks.iter().enumerate() {
+                let bytes = index::block(INDEX_BLOCK, i as u64 * vpb, b);
+                dev.write_at(offset(p, e) + (i * INDEX_BLOCK) as u64, &bytes)?;
+            }
+            Ok(())
+        };
+    write_blocks(&p.reparse_index, p.sys.reparse, dev)?;
+    for ino in &p.inodes {
+        if let Content::Dir { index, alloc } = &ino.content {
+            write_blocks(index, *alloc, dev)?;
+        }
+    }
+
+    // File data, contiguous, in pre-order.
+    for ino in &p.inodes {
+        let Content::File {
+            resident: false,
+            alloc,
+            ..
+        } = &ino.content
+        else {
+            continue;
+        };
+        match file_data(tree, ino.node) {
+            Some(FileData::Inline(v)) => write_nonzero(dev, offset(p, *alloc), v)?,
+            Some(FileData::Host { path, len, sha256 }) => {
+                copy_host(dev, offset(p, *alloc), path, *len, sha256.as_ref())?
+            }
+            None => {}
+        }
+    }
+
+    Ok(p.report())
+}
