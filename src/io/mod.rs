@@ -405,6 +405,20 @@ impl AtomicOutput {
                 ),
             });
         }
+        // The output is renamed into place, which would replace a device
+        // node or a FIFO (`-o /dev/null` would delete the system's null
+        // device); images are written only to regular files.
+        if let Ok(md) = std::fs::metadata(target) {
+            if !md.is_file() {
+                return Err(IoError::Host {
+                    path: target.to_path_buf(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "the output exists and is not a regular file; fstool writes images only to regular files",
+                    ),
+                });
+            }
+        }
         let tmp = tempfile::Builder::new()
             .prefix(".fstool-")
             .suffix(".tmp")

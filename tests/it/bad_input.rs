@@ -509,3 +509,29 @@ fn unknown_key_path_names_the_key_once() {
     );
     assert!(!stderr.contains("lable_typo.lable_typo"), "{stderr}");
 }
+
+/// An output path that is a FIFO (or a device, such as `/dev/null`) must
+/// not be replaced by the renamed temp file: the build refuses it and the
+/// node stays what it was.
+#[test]
+fn output_that_is_not_a_regular_file_is_refused_and_kept() {
+    use std::os::unix::fs::FileTypeExt;
+    let c = Case::new();
+    let spec = c.spec(HEAD);
+    let fifo = c.path("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let out = run(&mut fstool_build(&spec, &fifo, &[]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("not a regular file"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let ft = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(ft.is_fifo(), "the FIFO was replaced");
+    let stray: Vec<_> = std::fs::read_dir(c.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".fstool-"))
+        .collect();
+    assert!(stray.is_empty(), "temp files left: {stray:?}");
+}
