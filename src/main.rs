@@ -260,12 +260,12 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Info { image, json } => {
             let v = fstool::inspect::info(&image)
                 .with_context(|| format!("cannot read {}", image.display()))?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
+            let text = if json {
+                serde_json::to_string_pretty(&v)? + "\n"
             } else {
-                print!("{}", fstool::inspect::render_text(&v));
-            }
-            Ok(())
+                fstool::inspect::render_text(&v)
+            };
+            emit(text.as_bytes())
         }
         Cmd::Plan {
             spec: path,

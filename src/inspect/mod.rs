@@ -40,7 +40,20 @@ impl ReadAt for RawFile {
 
 /// Opens an image file (raw or qcow2) for reading.
 pub fn open(path: &Path) -> Result<(Box<dyn ReadAt>, &'static str), IoError> {
-    use std::os::unix::fs::FileExt;
+    use std::os::unix::fs::{FileExt, FileTypeExt};
+    // Opening a FIFO blocks until someone writes to it, and a character
+    // device or socket has no bytes to read at offsets: refuse them before
+    // opening, so that `info` never hangs.
+    let ft = std::fs::metadata(path).map_err(host_err(path))?.file_type();
+    if !(ft.is_file() || ft.is_block_device()) {
+        return Err(IoError::Host {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file or block device",
+            ),
+        });
+    }
     let file = File::open(path).map_err(host_err(path))?;
     let size = file.metadata().map_err(host_err(path))?.len();
     let mut head = [0u8; 8];

@@ -113,3 +113,71 @@ fn info_never_panics_on_hostile_images() {
     }
     assert_eq!(cases, 600);
 }
+
+/// `info` on a FIFO is an error at once, not a hang waiting for a writer;
+/// `info ... | head -1` ends quietly when the reader goes away.
+#[test]
+fn info_refuses_a_fifo_and_exits_quietly_on_a_closed_pipe() {
+    use std::io::Read;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let mut child = fstool()
+        .arg("info")
+        .arg(&fifo)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            child.kill().unwrap();
+            panic!("info on a FIFO hangs");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("not a regular file"), "{stderr}");
+
+    // A reader that closes the pipe after its first byte.
+    let img = dir.path().join("disk.img");
+    run_ok(
+        fstool()
+            .arg("build")
+            .arg(examples_dir().join("efi-disk.toml"))
+            .arg("-o")
+            .arg(&img)
+            .arg("-q"),
+    );
+    // The read end is closed before fstool writes its first byte.
+    let mut child = fstool()
+        .arg("info")
+        .arg("--json")
+        .arg(&img)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{stderr}");
+}
