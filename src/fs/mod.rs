@@ -76,6 +76,15 @@ pub struct Placement {
     pub start_lba: u64,
 }
 
+impl Placement {
+    /// The partition's first LBA as FAT's and NTFS's 32-bit hidden-sectors
+    /// field: a partition beyond 2 TiB cannot say where it starts, and
+    /// tools ignore the field for such disks.
+    pub fn hidden_sectors(&self) -> u32 {
+        u32::try_from(self.start_lba).unwrap_or(u32::MAX)
+    }
+}
+
 /// A format's failure, with the format's own error as the source.
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]

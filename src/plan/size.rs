@@ -13,6 +13,18 @@ pub enum Headroom {
     Bytes(u64),
 }
 
+impl Headroom {
+    /// The headroom in bytes for a volume whose percentage is taken of
+    /// `base` bytes (FAT and NTFS: the tree's file data).
+    pub fn bytes_of(self, base: u64) -> u64 {
+        match self {
+            Headroom::None => 0,
+            Headroom::Bytes(b) => b,
+            Headroom::Percent(p) => (base as f64 * p / 100.0).ceil() as u64,
+        }
+    }
+}
+
 /// Parses `"64MiB"`, `"4096"`, `"2G"`, `"10kB"` into bytes. Binary suffixes
 /// (`K`, `KiB`, `M`, `MiB`, ...) are powers of 1024; `kB`, `MB`, `GB`, `TB`
 /// are powers of 1000. Fractions are allowed when the result is whole.

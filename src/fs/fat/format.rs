@@ -103,12 +103,6 @@ struct FatVolumeOptions {
     headroom: Headroom,
 }
 
-fn hidden_sectors(p: Placement) -> u32 {
-    // BPB_HiddSec is 32 bits; a partition beyond 2 TiB cannot say where it
-    // starts, and tools ignore the field for such disks.
-    u32::try_from(p.start_lba).unwrap_or(u32::MAX)
-}
-
 impl VolumeOptions for FatVolumeOptions {
     fn plan(
         &self,
@@ -120,13 +114,9 @@ impl VolumeOptions for FatVolumeOptions {
         if let Fit::Exact(bytes) = fit {
             o.size = o.size.or(Some(bytes));
         }
-        o.headroom_bytes = match self.headroom {
-            Headroom::None => 0,
-            Headroom::Bytes(b) => b,
-            // A percentage of the tree's file data.
-            Headroom::Percent(p) => (tree.data_bytes() as f64 * p / 100.0).ceil() as u64,
-        };
-        o.hidden_sectors = hidden_sectors(placement);
+        // A percentage of the tree's file data.
+        o.headroom_bytes = self.headroom.bytes_of(tree.data_bytes());
+        o.hidden_sectors = placement.hidden_sectors();
         let plan = super::plan(tree, &o).map_err(FsError::new)?;
         Ok(Box::new(FatVolumePlan(plan)))
     }
@@ -164,7 +154,7 @@ impl VolumePlan for FatVolumePlan {
     fn place(&mut self, placement: Placement) {
         // Only the boot sector's hidden-sector count depends on the place;
         // the geometry was chosen without it.
-        self.0.geometry.hidden_sectors = hidden_sectors(placement);
+        self.0.geometry.hidden_sectors = placement.hidden_sectors();
     }
 
     fn describe(&self) -> VolumeDescription {

@@ -112,10 +112,6 @@ struct NtfsVolumeOptions {
     headroom: Headroom,
 }
 
-fn hidden_sectors(p: Placement) -> u32 {
-    u32::try_from(p.start_lba).unwrap_or(u32::MAX)
-}
-
 impl VolumeOptions for NtfsVolumeOptions {
     fn plan(
         &self,
@@ -127,12 +123,9 @@ impl VolumeOptions for NtfsVolumeOptions {
         if let Fit::Exact(bytes) = fit {
             o.size = o.size.or(Some(bytes));
         }
-        o.headroom_bytes = match self.headroom {
-            Headroom::None => 0,
-            Headroom::Bytes(b) => b,
-            Headroom::Percent(p) => (tree.data_bytes() as f64 * p / 100.0).ceil() as u64,
-        };
-        o.hidden_sectors = hidden_sectors(placement);
+        // A percentage of the tree's file data.
+        o.headroom_bytes = self.headroom.bytes_of(tree.data_bytes());
+        o.hidden_sectors = placement.hidden_sectors();
         let plan = super::plan(tree, &o).map_err(FsError::new)?;
         Ok(Box::new(NtfsVolumePlan(plan)))
     }
@@ -149,7 +142,7 @@ impl VolumePlan for NtfsVolumePlan {
 
     fn place(&mut self, placement: Placement) {
         // Only the boot sector's hidden-sector count depends on the place.
-        self.0.opts.hidden_sectors = hidden_sectors(placement);
+        self.0.opts.hidden_sectors = placement.hidden_sectors();
     }
 
     fn describe(&self) -> VolumeDescription {
