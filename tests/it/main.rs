@@ -16,6 +16,7 @@ mod erofs;
 mod examples;
 mod ext;
 mod ext_readback;
+mod ext_sizes;
 mod fat;
 mod inspect;
 mod links;

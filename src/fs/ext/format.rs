@@ -154,7 +154,7 @@ impl VolumeOptions for ExtVolumeOptions {
         // mke2fs's default ratio for a given size; auto sizes count inodes
         // from the tree.
         if o.size.is_some() && self.default_inodes {
-            o.inodes = InodePolicy::Ratio(16384);
+            o.inodes = InodePolicy::SizedDefault;
         }
         let plan = super::plan(tree, &o).map_err(FsError::new)?;
         Ok(Box::new(ExtVolumePlan(plan)))
@@ -167,7 +167,7 @@ struct ExtVolumePlan(ExtPlan);
 
 impl VolumePlan for ExtVolumePlan {
     fn size(&self) -> u64 {
-        self.0.geo.bytes()
+        self.0.device_bytes()
     }
 
     fn place(&mut self, _placement: Placement) {

@@ -49,6 +49,11 @@ pub enum InodePolicy {
     /// One inode per this many bytes, like `mke2fs -i` (the default for an
     /// explicit size is 16384), never fewer than the tree needs.
     Ratio(u64),
+    /// mke2fs's default for an explicit size, one inode per 16 KiB, unless
+    /// the tree then no longer fits the size: then enough for the tree, as
+    /// [`InodePolicy::Auto`]. This way the size `auto` chose always builds
+    /// when it is asked for explicitly.
+    SizedDefault,
     /// Exactly this many (rounded up to fill whole inode-table blocks).
     Fixed(u64),
 }

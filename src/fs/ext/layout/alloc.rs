@@ -87,6 +87,11 @@ pub(super) fn try_layout(
         if geo.has_super(g) {
             let s = if g == 0 { 0 } else { geo.group_start(g) };
             let e = geo.group_start(g) + 1 + geo.gdt_blocks as u64;
+            // A backup superblock and descriptor table must fit inside a
+            // last group that may be short.
+            if e > blocks {
+                return Err(LayoutFail::Geometry);
+            }
             sb_ranges.push((s, e));
         }
     }

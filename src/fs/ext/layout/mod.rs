@@ -141,6 +141,15 @@ pub struct ExtPlan {
 }
 
 impl ExtPlan {
+    /// The bytes of the device the filesystem is built for. An explicit
+    /// size may be larger than the filesystem when a too-short last group
+    /// was left out (see [`fit_layout`]).
+    pub fn device_bytes(&self) -> u64 {
+        let bs = self.geo.block_size as u64;
+        self.opts
+            .size
+            .map_or(self.geo.bytes(), |s| (s / bs * bs).max(self.geo.bytes()))
+    }
     /// Directory blocks with an htree index, for reports and tests.
     pub fn indexed_dirs(&self) -> usize {
         self.inodes
@@ -174,14 +183,6 @@ pub fn plan(tree: &Tree, opts: &ExtOptions) -> Result<ExtPlan, ExtError> {
         .sum();
     let bs = opts.block_size as u64;
 
-    // The inode count a given size gets under the options' policy.
-    let inodes_at = |blocks: u64| -> u64 {
-        match (opts.inodes, opts.size) {
-            (InodePolicy::Fixed(n), _) => n,
-            (InodePolicy::Ratio(r), _) => (blocks * bs / r.max(1)).max(max_ino as u64),
-            (InodePolicy::Auto, _) => auto_inodes(max_ino),
-        }
-    };
     if let InodePolicy::Fixed(n) = opts.inodes {
         if n < max_ino as u64 {
             return Err(ExtError::TooFewInodes {
@@ -193,23 +194,47 @@ pub fn plan(tree: &Tree, opts: &ExtOptions) -> Result<ExtPlan, ExtError> {
     match opts.size {
         Some(size) => {
             let blocks = size / bs;
-            match try_layout(opts, &features, blocks, inodes_at(blocks), &needs) {
-                Ok(p) => Ok(finish(p, needs, ino_of, opts)),
-                Err(LayoutFail::Geometry) | Err(LayoutFail::Needs(_)) => {
-                    let needed = min_blocks(opts, &features, &needs, &inodes_at, data_total)? * bs;
-                    Err(ExtError::TooSmall {
-                        size,
-                        needed,
-                        needed_h: human(needed),
+            // The policies to try, in order: an explicit size first gets
+            // mke2fs's ratio, then the tree's own count.
+            let policies: &[InodePolicy] = match opts.inodes {
+                InodePolicy::SizedDefault => &[InodePolicy::Ratio(16384), InodePolicy::Auto],
+                ref p => std::slice::from_ref(p),
+            };
+            let fit_any = |b: u64| -> Result<Laid, LayoutFail> {
+                let mut last_fail = LayoutFail::Geometry;
+                for &policy in policies {
+                    let inodes_at = |b: u64| inodes_for(policy, b, bs, max_ino);
+                    match fit_layout(opts, &features, b, &inodes_at, &needs) {
+                        Ok(p) => return Ok(p),
+                        Err(e) => last_fail = e,
+                    }
+                }
+                Err(last_fail)
+            };
+            match fit_any(blocks) {
+                Ok(p) => return Ok(finish(p, needs, ino_of, opts)),
+                Err(LayoutFail::Inodes { available }) => {
+                    return Err(ExtError::TooFewInodes {
+                        needed: max_ino as u64,
+                        available,
                     })
                 }
-                Err(LayoutFail::Inodes { available }) => Err(ExtError::TooFewInodes {
-                    needed: max_ino as u64,
-                    available,
-                }),
+                Err(_) => {}
             }
+            // The last policy is the tree's own count, so the size it needs
+            // fits; the true minimum lies between that and the asked size.
+            let policy = *policies.last().unwrap_or(&opts.inodes);
+            let inodes_at = |b: u64| inodes_for(policy, b, bs, max_ino);
+            let upper = min_blocks(opts, &features, &needs, &inodes_at, data_total)?;
+            let needed = true_min_blocks(blocks, upper, |b| fit_any(b).is_ok()) * bs;
+            Err(ExtError::TooSmall {
+                size,
+                needed,
+                needed_h: human(needed),
+            })
         }
         None => {
+            let inodes_at = |b: u64| inodes_for(opts.inodes, b, bs, max_ino);
             let mut blocks = min_blocks(opts, &features, &needs, &inodes_at, data_total)?;
             blocks = match opts.headroom {
                 Headroom::None => blocks,
@@ -225,6 +250,55 @@ pub fn plan(tree: &Tree, opts: &ExtOptions) -> Result<ExtPlan, ExtError> {
             }
         }
     }
+}
+
+/// The inode count a filesystem of `blocks` blocks gets under `policy`.
+fn inodes_for(policy: InodePolicy, blocks: u64, bs: u64, max_ino: u32) -> u64 {
+    match policy {
+        InodePolicy::Fixed(n) => n,
+        InodePolicy::Ratio(r) => (blocks * bs / r.max(1)).max(max_ino as u64),
+        InodePolicy::Auto | InodePolicy::SizedDefault => auto_inodes(max_ino),
+    }
+}
+
+/// Lays the tree out on a device of `blocks` blocks. When the last block
+/// group is too short to hold its own metadata, the filesystem leaves it
+/// out and ends at the previous group's end, as mke2fs does; the device
+/// keeps its size and the tail stays unused.
+fn fit_layout(
+    opts: &ExtOptions,
+    features: &Features,
+    blocks: u64,
+    inodes_at: &dyn Fn(u64) -> u64,
+    needs: &[Need],
+) -> Result<Laid, LayoutFail> {
+    let first = try_layout(opts, features, blocks, inodes_at(blocks), needs);
+    let Err(fail) = first else { return first };
+    let bpg = 8 * opts.block_size as u64;
+    let first_data_block = u64::from(opts.block_size == 1024);
+    let rem = blocks.saturating_sub(first_data_block) % bpg;
+    let trimmed = blocks - rem;
+    if rem == 0 || trimmed <= first_data_block {
+        return Err(fail);
+    }
+    try_layout(opts, features, trimmed, inodes_at(trimmed), needs).map_err(|_| fail)
+}
+
+/// The smallest block count from which every size up to `upper` (known to
+/// fit) lays out, found by bisection between a size known not to fit
+/// (`fails`) and `upper`. [`fit_layout`] absorbs the group-boundary steps
+/// that would otherwise make fitting non-monotonic.
+fn true_min_blocks(fails: u64, upper: u64, fits: impl Fn(u64) -> bool) -> u64 {
+    let (mut lo, mut hi) = (fails.min(upper), upper);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi
 }
 
 fn validate_options(opts: &ExtOptions) -> Result<(), ExtError> {
