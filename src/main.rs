@@ -34,7 +34,7 @@ struct Common {
     /// Timestamp for every time field (overrides the spec and $SOURCE_DATE_EPOCH).
     #[arg(long)]
     source_date_epoch: Option<i64>,
-    /// Print nothing but errors; no progress bar.
+    /// Print nothing but errors and warnings; no progress bar.
     #[arg(short, long)]
     quiet: bool,
     /// Do not compute the image's SHA-256 (it reads every byte, holes
@@ -434,6 +434,11 @@ fn finish(spec: &Spec, base_dir: PathBuf, c: &Common) -> Result<()> {
         timing: timing_requested(),
     };
     let report: Report = build(spec, &opts)?;
+    // Warnings go to stderr even with --quiet: they say the image may not
+    // work where it goes.
+    for w in report.filesystems.iter().flat_map(|f| &f.warnings) {
+        eprintln!("fstool: warning: {w}");
+    }
     if let Some(r) = &c.report {
         let text = serde_json::to_string_pretty(&report)? + "\n";
         std::fs::write(r, text).with_context(|| format!("cannot write report {}", r.display()))?;

@@ -47,6 +47,8 @@ pub struct FsReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hardlinks_copied: Vec<serde_json::Value>,
     pub geometry: serde_json::Value,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Report {
@@ -78,6 +80,7 @@ impl Report {
                 skipped: s.skipped,
                 hardlinks_copied: s.hardlinks_copied,
                 geometry: v.volume.geometry,
+                warnings: v.volume.warnings,
             })
             .collect();
         Report {

@@ -164,6 +164,10 @@ pub struct VolumeDescription {
     pub uuid: String,
     pub size: u64,
     pub geometry: serde_json::Value,
+    /// What builds but may not work where the image goes (an ext block
+    /// size over the page size). Printed on stderr and kept in the report.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// What a writer counted.

@@ -145,3 +145,48 @@ fn the_size_auto_chose_builds_when_asked_for() {
         }
     }
 }
+
+/// A block size over the page size builds a valid filesystem (e2fsck
+/// judges it: blocks per group are capped at 65,528 as mke2fs caps them)
+/// that x86-64 Linux cannot mount: the build says so on stderr, even with
+/// `--quiet`, and in the report, as mke2fs warns.
+#[test]
+fn block_size_over_the_page_size_warns() {
+    let dir = TempDir::new().unwrap();
+    let src = dir.path().join("tree");
+    small_tree(&src);
+    let img = dir.path().join("out.img");
+    let report = dir.path().join("r.json");
+    for bs in [4096u32, 8192, 16384, 32768, 65536] {
+        let spec = dir.path().join("s.toml");
+        std::fs::write(
+            &spec,
+            format!(
+                "version = 1\n[filesystem]\ntype = \"ext4\"\nsource = {}\nblock_size = {bs}\n",
+                toml_path(&src)
+            ),
+        )
+        .unwrap();
+        let o = run(fstool_build(&spec, &img, &["--report"]).arg(&report));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        let warnings = &r["filesystems"][0]["warnings"];
+        if bs == 4096 {
+            assert!(!stderr.contains("warning"), "{stderr}");
+            assert!(warnings.is_null(), "{warnings}");
+        } else {
+            assert!(
+                stderr.contains(&format!("warning: block_size = {bs}"))
+                    && stderr.contains("page size"),
+                "{stderr}"
+            );
+            assert!(
+                warnings[0].as_str().unwrap().contains("page size"),
+                "{warnings}"
+            );
+        }
+        fsck_clean(&img);
+    }
+}

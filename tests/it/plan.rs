@@ -289,6 +289,7 @@ impl VolumePlan for DummyPlan {
             uuid: String::new(),
             size: self.size,
             geometry: serde_json::json!({ "start_lba": self.placement.start_lba }),
+            warnings: Vec::new(),
         }
     }
     fn write(

@@ -142,6 +142,7 @@ impl VolumePlan for ErofsVolume {
             uuid: uuid::Uuid::from_bytes(o.uuid).to_string(),
             size: self.size(),
             geometry: serde_json::to_value(&self.0.geo).unwrap_or_default(),
+            warnings: Vec::new(),
         }
     }
 

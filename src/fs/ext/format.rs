@@ -186,6 +186,7 @@ impl VolumePlan for ExtVolumePlan {
             uuid: uuid::Uuid::from_bytes(o.uuid).to_string(),
             size: self.size(),
             geometry: serde_json::to_value(&self.0.geo).unwrap_or_default(),
+            warnings: page_size_warning(o.block_size).into_iter().collect(),
         }
     }
 
@@ -208,4 +209,18 @@ impl VolumePlan for ExtVolumePlan {
             hardlinks_copied: Vec::new(),
         })
     }
+}
+
+/// Linux mounts an ext filesystem only when its block size is at most the
+/// page size: 4096 on x86-64 (and on most arm64 kernels). mke2fs warns for
+/// the same sizes; the image is valid and stays buildable for the systems
+/// with larger pages.
+fn page_size_warning(block_size: u32) -> Option<String> {
+    (block_size > 4096).then(|| {
+        format!(
+            "block_size = {block_size}: Linux mounts ext only when the block size is at most \
+             the page size, 4096 bytes on x86-64; this filesystem needs a kernel with \
+             {block_size}-byte pages"
+        )
+    })
 }

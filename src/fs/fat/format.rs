@@ -169,6 +169,7 @@ impl VolumePlan for FatVolumePlan {
             uuid: r.volume_id.clone(),
             size: self.size(),
             geometry: serde_json::to_value(&r).unwrap_or_default(),
+            warnings: Vec::new(),
         }
     }
 

@@ -153,6 +153,7 @@ impl VolumePlan for NtfsVolumePlan {
             uuid: r.serial.clone(),
             size: self.size(),
             geometry: serde_json::to_value(&r).unwrap_or_default(),
+            warnings: Vec::new(),
         }
     }
 

@@ -274,7 +274,7 @@ fn fit_layout(
 ) -> Result<Laid, LayoutFail> {
     let first = try_layout(opts, features, blocks, inodes_at(blocks), needs);
     let Err(fail) = first else { return first };
-    let bpg = 8 * opts.block_size as u64;
+    let bpg = u64::from(size::blocks_per_group(opts.block_size));
     let first_data_block = u64::from(opts.block_size == 1024);
     let rem = blocks.saturating_sub(first_data_block) % bpg;
     let trimmed = blocks - rem;

@@ -67,7 +67,7 @@ pub(super) fn geometry(
 ) -> Result<Geometry, LayoutFail> {
     let bs = opts.block_size;
     let first_data_block = if bs == 1024 { 1 } else { 0 };
-    let bpg = 8 * bs;
+    let bpg = blocks_per_group(bs);
     if blocks <= first_data_block + 16 {
         return Err(LayoutFail::Needs(64));
     }
@@ -111,4 +111,11 @@ pub(super) fn geometry(
         free_inodes: 0,
         features: features.names(),
     })
+}
+
+/// Blocks per group: one bitmap block's worth of bits, capped at 65,528
+/// (2^16 - 8, e2fsprogs' EXT2_MAX_BLOCKS_PER_GROUP, which e2fsck enforces)
+/// for block sizes of 8 KiB and more, as mke2fs does.
+pub(super) fn blocks_per_group(block_size: u32) -> u32 {
+    (8 * block_size).min(65_528)
 }

@@ -86,8 +86,10 @@ pub(super) fn write_group_metadata(
         let len = geo.group_len(g);
         let end = start + len;
         let mut bm = vec![0u8; bs as usize];
-        // Bits past the end of a short last group are set.
-        for k in len..bpg {
+        // Bits past the end of a short last group are set, and so is the
+        // padding past blocks_per_group when it is capped below the bitmap
+        // block's bit count (block sizes of 8 KiB and more).
+        for k in len..8 * bs {
             bm[(k / 8) as usize] |= 1 << (k % 8);
         }
         let mut used = 0u64;
