@@ -216,7 +216,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let mut spec = spec::load_with_overlays(&path, &overlays)?;
             apply_common(&mut spec, &common);
-            finish(&spec, spec_dir(&path)?, &common)
+            finish(&spec, spec_dir(&path)?, &common, Some(&path))
         }
         Cmd::Create {
             fs_type,
@@ -255,7 +255,7 @@ fn run(cli: Cli) -> Result<()> {
                 partitions: vec![],
             };
             apply_common(&mut spec, &common);
-            finish(&spec, std::env::current_dir()?, &common)
+            finish(&spec, std::env::current_dir()?, &common, None)
         }
         Cmd::Info { image, json } => {
             let v = fstool::inspect::info(&image)
@@ -418,13 +418,53 @@ fn apply_common(spec: &mut Spec, c: &Common) {
     }
 }
 
+/// Prefixes an error about a spec key with the spec file and the key's line.
+fn at_spec_line(e: fstool::build::BuildError, spec_path: Option<&Path>) -> anyhow::Error {
+    use fstool::build::BuildError;
+    let key = match &e {
+        BuildError::Invalid { key, .. } => Some(key.as_str()),
+        BuildError::Volume { context, .. } => Some(context.as_str()),
+        _ => None,
+    };
+    match (spec_path, key) {
+        (Some(p), Some(k)) => match spec::line_of_key(p, k) {
+            Some(line) => anyhow::anyhow!("{}:{line}: {e}", p.display()),
+            None => e.into(),
+        },
+        _ => e.into(),
+    }
+}
+
+/// Writes `bytes` to a temp file beside `path` and renames it into place.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = fstool::io::check_output_path(path)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".fstool-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    // A temp file is 0600; an output file gets the usual 0644.
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )?;
+    tmp.persist(path)?;
+    Ok(())
+}
+
 /// `FSTOOL_TIMING`: phase timings on stderr, for benchmarks.
 #[allow(clippy::disallowed_methods)]
 fn timing_requested() -> bool {
     std::env::var_os("FSTOOL_TIMING").is_some()
 }
 
-fn finish(spec: &Spec, base_dir: PathBuf, c: &Common) -> Result<()> {
+fn finish(spec: &Spec, base_dir: PathBuf, c: &Common, spec_path: Option<&Path>) -> Result<()> {
+    // Every output is checked before anything is written: a report that
+    // cannot be written must not leave an image behind.
+    if let Some(r) = &c.report {
+        fstool::io::check_output_path(r).context("cannot write the report")?;
+    }
     let opts = BuildOptions {
         output: c.output.clone(),
         base_dir,
@@ -433,7 +473,7 @@ fn finish(spec: &Spec, base_dir: PathBuf, c: &Common) -> Result<()> {
         env_source_date_epoch: env_source_date_epoch(),
         timing: timing_requested(),
     };
-    let report: Report = build(spec, &opts)?;
+    let report: Report = build(spec, &opts).map_err(|e| at_spec_line(e, spec_path))?;
     // Warnings go to stderr even with --quiet: they say the image may not
     // work where it goes.
     for w in report.filesystems.iter().flat_map(|f| &f.warnings) {
@@ -441,7 +481,11 @@ fn finish(spec: &Spec, base_dir: PathBuf, c: &Common) -> Result<()> {
     }
     if let Some(r) = &c.report {
         let text = serde_json::to_string_pretty(&report)? + "\n";
-        std::fs::write(r, text).with_context(|| format!("cannot write report {}", r.display()))?;
+        if let Err(e) = write_atomically(r, text.as_bytes()) {
+            // All or nothing: the image goes too.
+            let _ = std::fs::remove_file(&c.output);
+            return Err(e.context(format!("cannot write report {}", r.display())));
+        }
     }
     if !c.quiet {
         println!("{}", report.summary());

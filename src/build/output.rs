@@ -41,8 +41,8 @@ pub(super) fn open(
     qcow2: &Qcow2Options,
 ) -> Result<Box<dyn BlockDevice>, super::BuildError> {
     Ok(match format {
-        ImageFormat::Raw => Box::new(SparseFile::new(out.file()?, out.path(), size)?),
-        ImageFormat::Qcow2 => Box::new(Qcow2Writer::new(out.file()?, out.path(), size, *qcow2)?),
+        ImageFormat::Raw => Box::new(SparseFile::new(out.file()?, out.target(), size)?),
+        ImageFormat::Qcow2 => Box::new(Qcow2Writer::new(out.file()?, out.target(), size, *qcow2)?),
     })
 }
 

@@ -281,8 +281,22 @@ impl BlockDevice for SparseFile {
         self.file
             .seek(SeekFrom::Start(offset))
             .map_err(host_err(&self.path))?;
-        let copied = std::io::copy(&mut Read::by_ref(src).take(len), &mut self.file)
-            .map_err(host_err(src_path))?;
+        // One call reads the source and writes the output: an error that only
+        // a write can raise (a full or read-only disk, a size limit) is the
+        // output's, anything else the source's.
+        let out_path = self.path.clone();
+        let copied =
+            std::io::copy(&mut Read::by_ref(src).take(len), &mut self.file).map_err(|e| {
+                use std::io::ErrorKind::{
+                    FileTooLarge, QuotaExceeded, ReadOnlyFilesystem, StorageFull,
+                };
+                match e.kind() {
+                    StorageFull | FileTooLarge | QuotaExceeded | ReadOnlyFilesystem => {
+                        host_err(&out_path)(e)
+                    }
+                    _ => host_err(src_path)(e),
+                }
+            })?;
         if copied != len {
             let found = src.metadata().map(|m| m.len()).unwrap_or(0);
             return Err(IoError::SourceChanged {
@@ -390,35 +404,52 @@ pub struct AtomicOutput {
     target: PathBuf,
 }
 
+/// Checks that `target` can be written as an output file (an image, a
+/// report): its directory exists, and the path is absent or a regular file.
+/// Returns the directory. Every output of a build is checked before any is
+/// written, so a bad one fails the build before it starts.
+pub fn check_output_path(target: &Path) -> Result<PathBuf> {
+    let err = |path: &Path, kind, message: String| IoError::Host {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(kind, message),
+    };
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    // `-o dir/` names a directory, whatever is there.
+    if target.as_os_str().as_encoded_bytes().ends_with(b"/") || target.is_dir() {
+        return Err(err(
+            target,
+            std::io::ErrorKind::InvalidInput,
+            "is a directory; name the file to write inside it (for example DIR/image.img)".into(),
+        ));
+    }
+    if !dir.is_dir() {
+        return Err(err(
+            &dir,
+            std::io::ErrorKind::NotFound,
+            "the output directory does not exist".into(),
+        ));
+    }
+    // The output is renamed into place, which would replace a device
+    // node or a FIFO (`-o /dev/null` would delete the system's null
+    // device); outputs are written only to regular files.
+    if let Ok(md) = std::fs::metadata(target) {
+        if !md.is_file() {
+            return Err(err(
+                target,
+                std::io::ErrorKind::InvalidInput,
+                "the output exists and is not a regular file; fstool writes images only to regular files".into(),
+            ));
+        }
+    }
+    Ok(dir)
+}
+
 impl AtomicOutput {
     pub fn create(target: &Path) -> Result<Self> {
-        let dir = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        if !dir.is_dir() {
-            return Err(IoError::Host {
-                path: dir.clone(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "the output directory does not exist",
-                ),
-            });
-        }
-        // The output is renamed into place, which would replace a device
-        // node or a FIFO (`-o /dev/null` would delete the system's null
-        // device); images are written only to regular files.
-        if let Ok(md) = std::fs::metadata(target) {
-            if !md.is_file() {
-                return Err(IoError::Host {
-                    path: target.to_path_buf(),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::InvalidInput,
-                        "the output exists and is not a regular file; fstool writes images only to regular files",
-                    ),
-                });
-            }
-        }
+        let dir = check_output_path(target)?;
         let tmp = tempfile::Builder::new()
             .prefix(".fstool-")
             .suffix(".tmp")
@@ -431,6 +462,11 @@ impl AtomicOutput {
     }
     pub fn path(&self) -> &Path {
         self.tmp.path()
+    }
+    /// The path the output will have: what errors name, since the temp
+    /// file's name means nothing to the user.
+    pub fn target(&self) -> &Path {
+        &self.target
     }
     pub fn file(&self) -> Result<File> {
         self.tmp

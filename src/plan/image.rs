@@ -137,7 +137,7 @@ fn pending(
     let options = format
         .options(fs, at, &vcx)
         .map_err(|(k, m)| invalid(k, m))?;
-    let mut tree = resolve::resolve(fs, ctx)?;
+    let mut tree = resolve::resolve(fs, ctx).map_err(|e| source_error(e, fs, at, ctx))?;
     options
         .prepare(&mut tree)
         .map_err(|source| BuildError::Volume {
@@ -145,6 +145,27 @@ fn pending(
             source,
         })?;
     Ok(Pending { key, tree, options })
+}
+
+/// A problem with the filesystem's own `source` names that key, so that the
+/// CLI can point at its line; other tree errors name their image path.
+fn source_error(e: resolve::TreeError, fs: &FsSpec, at: &KeyPath, ctx: &ResolveCtx) -> BuildError {
+    use resolve::TreeError::{NotADirectory, SourceMissing};
+    let root = fs
+        .source
+        .as_ref()
+        .map(|s| crate::tree::host::host_path(&ctx.base_dir, s));
+    match e {
+        SourceMissing { path } if Some(&path) == root.as_ref() => invalid(
+            at.key("source"),
+            format!("{} does not exist", path.display()),
+        ),
+        NotADirectory { path } if Some(&path) == root.as_ref() => invalid(
+            at.key("source"),
+            format!("{} is not a directory or a tar archive", path.display()),
+        ),
+        e => e.into(),
+    }
 }
 
 impl Pending {

@@ -29,6 +29,26 @@ impl KeyPath {
         p
     }
 
+    /// Parses the displayed form back (`partitions[1].filesystem.size`);
+    /// quoted keys are taken as written. Used to find the line of a key
+    /// that a later layer names in an error.
+    pub fn parse(s: &str) -> KeyPath {
+        let mut p = KeyPath::default();
+        for part in s.split('.').filter(|p| !p.is_empty()) {
+            let (name, mut rest) = part.split_once('[').map_or((part, ""), |(n, r)| (n, r));
+            if !name.is_empty() {
+                p.push_key(name.trim_matches('"'));
+            }
+            while let Some((idx, tail)) = rest.split_once(']') {
+                if let Ok(i) = idx.parse() {
+                    p.0.push(Seg::Index(i));
+                }
+                rest = tail.strip_prefix('[').unwrap_or(tail);
+            }
+        }
+        p
+    }
+
     pub fn push_key(&mut self, k: &str) {
         self.0.push(Seg::Key(k.to_string()));
     }

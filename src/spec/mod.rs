@@ -269,6 +269,17 @@ fn merge_json(base: &mut serde_json::Value, over: serde_json::Value) {
 
 /// Reads and parses a manifest file (`-` for stdin, which is parsed as JSON
 /// when it starts with `{` and as TOML otherwise).
+/// The line of `key` (a displayed key path) in the TOML spec at `path`,
+/// for errors that later layers raise about a key. `None` for JSON, stdin,
+/// or a key the file does not hold.
+pub fn line_of_key(path: &Path, key: &str) -> Option<usize> {
+    if path.as_os_str() == "-" || path.extension().is_some_and(|e| e == "json") {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    keypath::toml_line(&text, &KeyPath::parse(key))
+}
+
 pub fn load(path: &Path) -> Result<Spec, SpecError> {
     let text = if path.as_os_str() == "-" {
         let mut s = String::new();

@@ -139,7 +139,7 @@ pub(super) fn xattrs(path: &Path) -> Result<Vec<(String, Vec<u8>)>, TreeError> {
 }
 
 /// `base.join(p)` unless `p` is absolute.
-pub(super) fn host_path(base: &Path, p: &Path) -> PathBuf {
+pub(crate) fn host_path(base: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {

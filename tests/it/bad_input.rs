@@ -535,3 +535,96 @@ fn output_that_is_not_a_regular_file_is_refused_and_kept() {
         .collect();
     assert!(stray.is_empty(), "temp files left: {stray:?}");
 }
+
+/// Errors that later layers raise about a spec key name the key and its
+/// line, as the spec parser's own errors do.
+#[test]
+fn missing_source_is_named_with_its_key_and_line() {
+    let c = Case::new();
+    let spec = format!("{HEAD}label = \"x\"\nsource = \"no-such-tree\"\n");
+    c.build_fails(
+        &spec,
+        &["spec.toml:6: filesystem.source:", "does not exist"],
+    );
+    let disk = "version = 1\n[image]\npartition_table = \"gpt\"\n\n[[partitions]]\ntype = \"linux\"\n[partitions.filesystem]\ntype = \"ext4\"\nsource = \"gone\"\n";
+    c.build_fails(
+        disk,
+        &["spec.toml:9: partitions[0].filesystem.source:", "gone"],
+    );
+}
+
+/// Every output path is checked before anything is written: a report that
+/// cannot be written leaves no image (issue: the image used to stay).
+#[test]
+fn report_into_a_missing_directory_leaves_no_image() {
+    let c = Case::new();
+    let spec = c.spec(HEAD);
+    c.fails(
+        fstool_build(&spec, &c.out(), &["--report"]).arg(c.path("nodir/r.json")),
+        &["report", "nodir", "does not exist"],
+    );
+    c.fails(
+        fstool_build(&spec, &c.out(), &["--report"]).arg(c.path("out")),
+        &["report", "is a directory"],
+    );
+}
+
+/// `-o dir/` and `-o dir` say that the output is a directory.
+#[test]
+fn output_that_is_a_directory_says_so() {
+    let c = Case::new();
+    let spec = c.spec(HEAD);
+    for out in [c.path("out/"), c.path("out")] {
+        c.fails(&mut fstool_build(&spec, &out, &[]), &["is a directory"]);
+    }
+}
+
+/// A size beyond what the format can address says so, not that the tree
+/// does not fit.
+#[test]
+fn a_size_beyond_the_format_is_too_large_not_too_small() {
+    let c = Case::new();
+    let e = c.build_fails(
+        &format!("{HEAD}size = \"999999TiB\"\n"),
+        &["larger than ext4 can address", "2^32 block groups"],
+    );
+    assert!(!e.contains("does not fit"), "{e}");
+    c.build_fails(
+        "version = 1\n[filesystem]\ntype = \"ext3\"\nsize = \"17TiB\"\n",
+        &["larger than ext3 can address", "64bit"],
+    );
+}
+
+/// A full output disk is the output's problem: the message names the
+/// output path, not the source file being copied.
+#[test]
+fn a_full_output_disk_names_the_output() {
+    if !can_loop_mount() {
+        return;
+    }
+    let c = Case::new();
+    write_file(&c.path("tree"), "blob", &pattern(6 << 20, 9));
+    let full = c.path("full");
+    std::fs::create_dir(&full).unwrap();
+    run_ok(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
+            .arg(&full),
+    );
+    let out = full.join("x.img");
+    let o = run(fstool()
+        .args(["create", "-q", "-t", "ext4", "-o"])
+        .arg(&out)
+        .arg(c.path("tree")));
+    let left: Vec<_> = std::fs::read_dir(&full).unwrap().collect();
+    run_ok(Command::new("umount").arg(&full));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{stderr}");
+    assert!(stderr.contains("No space left"), "{stderr}");
+    assert!(
+        stderr.contains(out.to_str().unwrap()),
+        "names the output: {stderr}"
+    );
+    assert!(!stderr.contains("blob"), "blames the source: {stderr}");
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -177,11 +177,7 @@ impl VolumePlan for ExtVolumePlan {
     fn describe(&self) -> VolumeDescription {
         let o = &self.0.opts;
         VolumeDescription {
-            fs_type: match o.kind {
-                ExtKind::Ext2 => "ext2",
-                ExtKind::Ext3 => "ext3",
-                ExtKind::Ext4 => "ext4",
-            },
+            fs_type: o.kind.name(),
             label: o.label.clone(),
             uuid: uuid::Uuid::from_bytes(o.uuid).to_string(),
             size: self.size(),

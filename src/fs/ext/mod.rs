@@ -41,6 +41,17 @@ pub enum ExtKind {
     Ext4,
 }
 
+impl ExtKind {
+    /// The type name, as the spec and tools spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExtKind::Ext2 => "ext2",
+            ExtKind::Ext3 => "ext3",
+            ExtKind::Ext4 => "ext4",
+        }
+    }
+}
+
 /// Inode-count policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InodePolicy {
@@ -116,6 +127,15 @@ pub enum ExtError {
         size: u64,
         needed: u64,
         needed_h: String,
+    },
+    #[error("size {size} bytes ({size_h}) is larger than {kind} can address: at most {max} bytes ({max_h}) {why}")]
+    TooLarge {
+        size: u64,
+        size_h: String,
+        kind: &'static str,
+        max: u64,
+        max_h: String,
+        why: String,
     },
     #[error("the tree needs {needed} inodes but the filesystem has room for {available}; raise `inodes` or lower `inode_ratio`")]
     TooFewInodes { needed: u64, available: u64 },

@@ -194,6 +194,7 @@ pub fn plan(tree: &Tree, opts: &ExtOptions) -> Result<ExtPlan, ExtError> {
     match opts.size {
         Some(size) => {
             let blocks = size / bs;
+            check_addressable(opts, &features, size)?;
             // The policies to try, in order: an explicit size first gets
             // mke2fs's ratio, then the tree's own count.
             let policies: &[InodePolicy] = match opts.inodes {
@@ -250,6 +251,38 @@ pub fn plan(tree: &Tree, opts: &ExtOptions) -> Result<ExtPlan, ExtError> {
             }
         }
     }
+}
+
+/// A size beyond what the format can address is refused by name, rather
+/// than reported as a tree that does not fit. Without `64bit` block
+/// numbers are 32-bit; with it the group count is (descriptors number
+/// groups with 32 bits).
+fn check_addressable(opts: &ExtOptions, features: &Features, size: u64) -> Result<(), ExtError> {
+    let bs = opts.block_size as u64;
+    let (max_blocks, why) = if features.is_64bit() {
+        let bpg = u64::from(size::blocks_per_group(opts.block_size));
+        (
+            (u32::MAX as u64).saturating_mul(bpg),
+            format!("with {bs}-byte blocks (2^32 block groups)"),
+        )
+    } else {
+        (
+            u32::MAX as u64,
+            format!("with {bs}-byte blocks and without the 64bit feature (32-bit block numbers)"),
+        )
+    };
+    let max = max_blocks.saturating_mul(bs);
+    if size / bs > max_blocks {
+        return Err(ExtError::TooLarge {
+            size,
+            size_h: human(size),
+            kind: opts.kind.name(),
+            max,
+            max_h: human(max),
+            why,
+        });
+    }
+    Ok(())
 }
 
 /// The inode count a filesystem of `blocks` blocks gets under `policy`.
