@@ -124,6 +124,12 @@ pub struct FsSpec {
     /// Copy host xattrs of files under `source`.
     #[serde(default)]
     pub preserve_xattrs: bool,
+    /// Keep the setgid bit of directories under `source`. Off by default:
+    /// a directory inherits setgid from a g+s parent (`/usr/local` on
+    /// Debian), so the bit says where the tree was checked out, not what
+    /// the image should hold. Entries and rules may still set it.
+    #[serde(default)]
+    pub keep_host_setgid: bool,
 
     // ---- ext ----
     #[serde(default, skip_serializing_if = "Option::is_none")]

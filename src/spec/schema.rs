@@ -38,6 +38,7 @@ pub fn schema() -> Value {
             "uuid": string("Pinned filesystem UUID (ext) or volume ID (FAT, \"1234-ABCD\")."),
             "sparse": { "type": "boolean" },
             "preserve_xattrs": { "type": "boolean" },
+            "keep_host_setgid": { "type": "boolean" },
             "block_size": uint("Block size in bytes.", u32max),
             "inode_size": uint("Inode size in bytes.", u64::from(u16::MAX)),
             "inodes": { "$ref": "#/$defs/count" },

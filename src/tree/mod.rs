@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 pub mod devtable;
 pub mod glob;
-mod host;
+pub(crate) mod host;
 pub mod resolve;
 pub mod store;
 pub mod time;

@@ -18,6 +18,7 @@ mod ext;
 mod ext_readback;
 mod ext_sizes;
 mod fat;
+mod host_bits;
 mod inspect;
 mod links;
 mod ntfs;

@@ -11,7 +11,8 @@
 //!
 //! Metadata policy:
 //! - permissions come from the manifest, else from the source's permission
-//!   bits (`st_mode & 0o7777`; no umask), else defaults (0755 directories,
+//!   bits (`st_mode & 0o7777`; no umask; setgid dropped from directories
+//!   unless `keep_host_setgid`), else defaults (0755 directories,
 //!   0777 symlinks, 0644 everything else); owner is 0:0 unless the manifest
 //!   says otherwise — never the host's uid/gid;
 //! - host times by policy: `fixed` → the epoch; `clamp` → min(mtime,
@@ -393,7 +394,7 @@ pub fn resolve(fs: &FsSpec, ctx: &ResolveCtx) -> Result<Tree, TreeError> {
         } else if !md.is_dir() {
             return Err(TreeError::NotADirectory { path: root });
         } else {
-            b.walk_source(&root, fs.preserve_xattrs)?;
+            b.walk_source(&root, fs.preserve_xattrs, fs.keep_host_setgid)?;
         }
         if fs.sparse {
             for i in &mut b.inodes {

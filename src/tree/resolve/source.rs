@@ -11,6 +11,7 @@ impl Builder {
         &mut self,
         root: &Path,
         preserve_xattrs: bool,
+        keep_setgid: bool,
     ) -> Result<(), TreeError> {
         let mut links: BTreeMap<(u64, u64), usize> = BTreeMap::new();
         // Explicit stack: deep trees must not overflow ours.
@@ -31,11 +32,18 @@ impl Builder {
                         continue;
                     }
                 }
-                let mut meta = Meta::new(he.perm, 0, 0, self.host_time(he.mtime));
+                let is_dir = he.kind == HostKind::Dir;
+                // A directory's setgid bit is inherited from where the tree
+                // was checked out; it is dropped unless asked for.
+                let perm = if is_dir && !keep_setgid {
+                    he.perm & !0o2000
+                } else {
+                    he.perm
+                };
+                let mut meta = Meta::new(perm, 0, 0, self.host_time(he.mtime));
                 if preserve_xattrs {
                     meta.xattrs = host::xattrs(&hpath)?;
                 }
-                let is_dir = he.kind == HostKind::Dir;
                 let kind = match he.kind {
                     HostKind::Dir => Kind::Dir,
                     HostKind::File { len } => Kind::File {
