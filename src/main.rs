@@ -161,6 +161,7 @@ fn main() {
         }
     };
     let cli = Cli::parse_from(args);
+    clean_up_on_interrupt();
     let result = run(cli);
     if let Err(e) = result {
         eprintln!("fstool: error: {}", describe(&e));
@@ -435,14 +436,32 @@ fn at_spec_line(e: fstool::build::BuildError, spec_path: Option<&Path>) -> anyho
     }
 }
 
+/// On SIGINT, SIGTERM or SIGHUP: remove the build's temp output and tar
+/// extraction dirs, and exit as the shell expects (128 + the signal).
+/// Without this the default action would kill the process and leave them.
+fn clean_up_on_interrupt() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            fstool::io::cleanup::remove_registered();
+            std::process::exit(128 + sig);
+        }
+    });
+}
+
 /// Writes `bytes` to a temp file beside `path` and renames it into place.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let dir = fstool::io::check_output_path(path)?;
+    let base = fstool::io::TEMP_BASE;
     let mut tmp = tempfile::Builder::new()
-        .prefix(".fstool-")
+        .prefix(&fstool::io::cleanup::owned_prefix(base))
         .suffix(".tmp")
         .tempfile_in(dir)?;
+    let _interrupt = fstool::io::cleanup::register(tmp.path());
     tmp.write_all(bytes)?;
     // A temp file is 0600; an output file gets the usual 0644.
     std::fs::set_permissions(

@@ -5,6 +5,7 @@
 //! for tests), and a window onto another device ([`Slice`], for partitions).
 //! The qcow2 container lives in `container::qcow2`.
 
+pub mod cleanup;
 mod sys;
 pub use sys::{data_segments, is_root, mknod, next_data};
 
@@ -402,6 +403,7 @@ impl ReadAt for ReadSlice<'_> {
 pub struct AtomicOutput {
     tmp: tempfile::NamedTempFile,
     target: PathBuf,
+    _interrupt: cleanup::Registered,
 }
 
 /// Checks that `target` can be written as an output file (an image, a
@@ -447,17 +449,23 @@ pub fn check_output_path(target: &Path) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// Temp outputs are `.fstool-<pid>-<random>.tmp` beside the target.
+pub const TEMP_BASE: &str = ".fstool-";
+
 impl AtomicOutput {
     pub fn create(target: &Path) -> Result<Self> {
         let dir = check_output_path(target)?;
+        cleanup::remove_stale(&dir, TEMP_BASE);
         let tmp = tempfile::Builder::new()
-            .prefix(".fstool-")
+            .prefix(&cleanup::owned_prefix(TEMP_BASE))
             .suffix(".tmp")
             .tempfile_in(&dir)
             .map_err(host_err(&dir))?;
+        let _interrupt = cleanup::register(tmp.path());
         Ok(AtomicOutput {
             tmp,
             target: target.to_path_buf(),
+            _interrupt,
         })
     }
     pub fn path(&self) -> &Path {

@@ -20,6 +20,7 @@ mod ext_sizes;
 mod fat;
 mod host_bits;
 mod inspect;
+mod interrupt;
 mod links;
 mod ntfs;
 mod plan;
