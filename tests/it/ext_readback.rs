@@ -431,7 +431,8 @@ fn fix_dir_links(m: &mut BTreeMap<String, Expect>) {
 fn spec_text(fstype: &str, f: &Fixture) -> String {
     format!(
         "version = 1\nseed = \"readback\"\nsource_date_epoch = {EPOCH}\n\n\
-         [filesystem]\ntype = \"{fstype}\"\nsource = {}\nlabel = \"readback\"\n{}",
+         [filesystem]\ntype = \"{fstype}\"\nsource = {}\nlabel = \"readback\"\n\
+         keep_host_setgid = true\n{}",
         toml_path(&f.src),
         f.entries_toml
     )
