@@ -55,6 +55,19 @@ pub struct VolumeContext<'a> {
     pub index: u64,
     /// `source_date_epoch`, for the format's own times (superblocks).
     pub epoch: i64,
+    /// What tells this filesystem apart from others built with the same
+    /// seed: its type and label, and inside a disk its partition's type and
+    /// name. A bare ext2 and ext4, or a rootfs and a /home, get different
+    /// IDs.
+    pub identity: &'a str,
+}
+
+impl VolumeContext<'_> {
+    /// The role string of one of the volume's IDs (`"ext-uuid"`), with the
+    /// volume's identity mixed in.
+    pub fn role(&self, id: &str) -> String {
+        format!("{id}|{}", self.identity)
+    }
 }
 
 /// How large a volume is to be.

@@ -316,6 +316,28 @@ fn align_up(v: u64, a: u64) -> Result<u64, PartError> {
         .ok_or(overflow("aligning a partition start"))
 }
 
+/// The role of a partition's GUID: its type and name go in, so that two
+/// disks built with one seed (a product's root disk and its data disk) do
+/// not share PARTUUIDs.
+fn partition_role(p: &PartitionRequest) -> String {
+    format!(
+        "gpt-partition|{}|{}",
+        p.type_spec,
+        p.name.as_deref().unwrap_or("")
+    )
+}
+
+/// The role of the disk GUID (and MBR signature): every partition's type
+/// and name, in order.
+fn disk_role(parts: &[PartitionRequest]) -> String {
+    let mut r = String::from("gpt-disk");
+    for p in parts {
+        r.push('|');
+        r.push_str(&partition_role(p));
+    }
+    r
+}
+
 /// Plans a disk: decides every partition's start and size, the GUIDs and
 /// the signature, and checks the layout. Pure: no I/O.
 ///
@@ -469,7 +491,7 @@ pub fn plan(req: &DiskRequest, parts: &[PartitionRequest]) -> Result<DiskPlan, P
         let uuid = if gpt {
             Some(
                 p.uuid
-                    .unwrap_or_else(|| ids::uuid(&req.seed, "gpt-partition", i as u64)),
+                    .unwrap_or_else(|| ids::uuid(&req.seed, &partition_role(&parts[i]), i as u64)),
             )
         } else {
             None
@@ -529,11 +551,16 @@ pub fn plan(req: &DiskRequest, parts: &[PartitionRequest]) -> Result<DiskPlan, P
         size,
         disk_guid: gpt.then(|| {
             req.disk_guid
-                .unwrap_or_else(|| ids::uuid(&req.seed, "gpt-disk", 0))
+                .unwrap_or_else(|| ids::uuid(&req.seed, &disk_role(parts), 0))
         }),
         disk_signature: (table == PartitionTable::Mbr).then(|| {
-            req.disk_signature
-                .unwrap_or_else(|| ids::u32_id(&req.seed, "mbr-signature", 0))
+            req.disk_signature.unwrap_or_else(|| {
+                ids::u32_id(
+                    &req.seed,
+                    &disk_role(parts).replacen("gpt-disk", "mbr-signature", 1),
+                    0,
+                )
+            })
         }),
         bootcode: req.bootcode.as_ref().map(|b| {
             let mut b = b.clone();

@@ -34,9 +34,21 @@ fn gpt_auto_size_aligns_and_holds_backup() {
     assert_eq!(p.size, 44 * MIB);
     assert_eq!(p.first_usable_lba, 34);
     assert_eq!(p.last_usable_lba, p.total_sectors() - 34);
-    assert_eq!(ps[0].uuid, Some(ids::uuid("seed", "gpt-partition", 0)));
-    assert_eq!(ps[1].uuid, Some(ids::uuid("seed", "gpt-partition", 1)));
-    assert_eq!(p.disk_guid, Some(ids::uuid("seed", "gpt-disk", 0)));
+    // Partition GUIDs mix in the type and name; the disk GUID every
+    // partition's.
+    assert_eq!(ps[0].uuid, Some(ids::uuid("seed", "gpt-partition|esp|", 0)));
+    assert_eq!(
+        ps[1].uuid,
+        Some(ids::uuid("seed", "gpt-partition|linux|", 1))
+    );
+    assert_eq!(
+        p.disk_guid,
+        Some(ids::uuid(
+            "seed",
+            "gpt-disk|gpt-partition|esp||gpt-partition|linux|",
+            0
+        ))
+    );
 }
 
 #[test]
@@ -103,7 +115,7 @@ fn mbr_rules() {
     assert_eq!(p.size, 2 * MIB);
     assert_eq!(
         p.disk_signature,
-        Some(ids::u32_id("seed", "mbr-signature", 0))
+        Some(ids::u32_id("seed", "mbr-signature|gpt-partition|linux|", 0))
     );
     let mut big = mbr();
     big.size = Some(3 << 40);

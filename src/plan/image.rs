@@ -123,21 +123,52 @@ struct Pending {
     options: Box<dyn crate::fs::VolumeOptions>,
 }
 
+/// What tells a filesystem apart from others built with the same seed (see
+/// [`VolumeContext::identity`]); `partition` is the partition's type and
+/// name inside a disk.
+fn identity(fs: &FsSpec, partition: Option<(&str, Option<&str>)>) -> String {
+    let mut s = format!(
+        "{}|{}",
+        fs.fs_type.as_str(),
+        fs.label.as_deref().unwrap_or("")
+    );
+    if let Some((ty, name)) = partition {
+        s.push_str(&format!("|{ty}|{}", name.unwrap_or("")));
+    }
+    s
+}
+
 fn pending(
     fs: &FsSpec,
     at: &KeyPath,
     index: u64,
+    identity: &str,
     cx: (&str, i64, &ResolveCtx),
     formats: &[&dyn Format],
 ) -> Result<Pending, BuildError> {
     let (seed, epoch, ctx) = cx;
     let key = at.to_string();
     let format = spec::validate::format_of(fs, at, formats).map_err(|(k, m)| invalid(k, m))?;
-    let vcx = VolumeContext { seed, index, epoch };
+    let vcx = VolumeContext {
+        seed,
+        index,
+        epoch,
+        identity,
+    };
     let options = format
         .options(fs, at, &vcx)
         .map_err(|(k, m)| invalid(k, m))?;
-    let mut tree = resolve::resolve(fs, ctx).map_err(|e| source_error(e, fs, at, ctx))?;
+    // A tree resolved ahead (to derive the seed) is not resolved again: a
+    // tar source would be extracted twice.
+    let ahead = ctx
+        .resolved_ahead
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&key);
+    let mut tree = match ahead {
+        Some(t) => t,
+        None => resolve_fs(fs, at, ctx)?,
+    };
     options
         .prepare(&mut tree)
         .map_err(|source| BuildError::Volume {
@@ -145,6 +176,50 @@ fn pending(
             source,
         })?;
     Ok(Pending { key, tree, options })
+}
+
+fn resolve_fs(fs: &FsSpec, at: &KeyPath, ctx: &ResolveCtx) -> Result<Tree, BuildError> {
+    resolve::resolve(fs, ctx).map_err(|e| source_error(e, fs, at, ctx))
+}
+
+/// The seed of a spec without one, from its resolved manifest (see
+/// [`super::manifest`]). The trees resolved here are kept for planning.
+fn derive_seed(spec: &Spec, ctx: &ResolveCtx) -> Result<String, BuildError> {
+    let mut fss: Vec<(KeyPath, &FsSpec)> = Vec::new();
+    let mut blobs = Vec::new();
+    if let Some(fs) = &spec.filesystem {
+        fss.push((KeyPath::default().key("filesystem"), fs));
+    }
+    for (i, p) in spec.partitions.iter().enumerate() {
+        if let Some(fs) = &p.filesystem {
+            fss.push((
+                KeyPath::default()
+                    .key("partitions")
+                    .index(i)
+                    .key("filesystem"),
+                fs,
+            ));
+        }
+        if let Some(img) = &p.image {
+            blobs.push(crate::tree::host::host_path(&ctx.base_dir, img));
+        }
+    }
+    if let Some(b) = spec.image.as_ref().and_then(|i| i.bootcode.as_ref()) {
+        blobs.push(crate::tree::host::host_path(&ctx.base_dir, b));
+    }
+    let mut trees = Vec::new();
+    for (at, fs) in &fss {
+        trees.push((at.to_string(), resolve_fs(fs, at, ctx)?));
+    }
+    let refs: Vec<&Tree> = trees.iter().map(|(_, t)| t).collect();
+    let paths: Vec<&Path> = blobs.iter().map(PathBuf::as_path).collect();
+    let seed = super::manifest::derived_seed(spec, &refs, &paths)
+        .map_err(|e| invalid("seed", format!("cannot derive a seed from the inputs: {e}")))?;
+    ctx.resolved_ahead
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend(trees);
+    Ok(seed)
 }
 
 /// A problem with the filesystem's own `source` names that key, so that the
@@ -199,7 +274,6 @@ pub fn plan_with(
             ),
         ));
     }
-    let seed = spec.seed.clone().unwrap_or_default();
     let epoch = spec::epoch_from_env(spec, opts.env_source_date_epoch.as_deref())?;
     let ctx = ResolveCtx {
         base_dir: opts.base_dir.clone(),
@@ -207,6 +281,11 @@ pub fn plan_with(
         policy: spec.time_policy,
         sources: SourceStore::default(),
         time_range: spec.time_range,
+        resolved_ahead: Default::default(),
+    };
+    let seed = match &spec.seed {
+        Some(s) => s.clone(),
+        None => derive_seed(spec, &ctx)?,
     };
     let root = KeyPath::default();
     let cx = (seed.as_str(), epoch, &ctx);
@@ -224,7 +303,8 @@ pub fn plan_with(
             ))
         }
         (Some(fs), None) => {
-            let p = pending(fs, &root.key("filesystem"), 0, cx, formats)?;
+            let id = identity(fs, None);
+            let p = pending(fs, &root.key("filesystem"), 0, &id, cx, formats)?;
             let placement = Placement::default();
             let plan = p.plan(Fit::Auto, placement)?;
             let content = Content::Volume {
@@ -342,6 +422,7 @@ fn plan_disk(
                     fs,
                     &at.key("filesystem"),
                     i as u64 + 1,
+                    &identity(fs, Some((&p.part_type, p.name.as_deref()))),
                     cx,
                     formats,
                 )?),

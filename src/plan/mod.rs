@@ -5,4 +5,5 @@
 
 pub mod ids;
 pub mod image;
+pub mod manifest;
 pub mod size;

@@ -289,6 +289,7 @@ fn check_fs(fs: &FsSpec, at: &KeyPath) -> Result<(), Problem> {
         seed: "",
         index: 0,
         epoch: 0,
+        identity: "",
     };
     format_of(fs, at, crate::fs::FORMATS)?.options(fs, at, &cx)?;
     for (i, e) in fs.entries.iter().enumerate() {

@@ -19,6 +19,7 @@ mod ext_readback;
 mod ext_sizes;
 mod fat;
 mod host_bits;
+mod ids;
 mod inspect;
 mod interrupt;
 mod links;

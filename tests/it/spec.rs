@@ -596,6 +596,7 @@ fn ctx(base: &Path, policy: spec::TimePolicy) -> ResolveCtx {
         policy,
         sources: Default::default(),
         time_range: Default::default(),
+        resolved_ahead: Default::default(),
     }
 }
 

@@ -81,7 +81,7 @@ fn options(fs: &FsSpec, at: &KeyPath, cx: &VolumeContext) -> Result<ErofsOptions
         label: fs.label.clone().unwrap_or_default(),
         uuid: match &fs.uuid {
             Some(u) => *values::uuid(u).map_err(|m| (at.key("uuid"), m))?.as_bytes(),
-            None => *ids::uuid(cx.seed, "erofs-uuid", cx.index).as_bytes(),
+            None => *ids::uuid(cx.seed, &cx.role("erofs-uuid"), cx.index).as_bytes(),
         },
         epoch: cx.epoch,
         dedupe: fs.dedupe.unwrap_or(false),

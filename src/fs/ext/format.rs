@@ -118,9 +118,9 @@ fn options(fs: &FsSpec, at: &KeyPath, cx: &VolumeContext) -> Result<ExtOptions, 
     o.label = fs.label.clone().unwrap_or_default();
     o.uuid = match &fs.uuid {
         Some(u) => *values::uuid(u).map_err(|m| (at.key("uuid"), m))?.as_bytes(),
-        None => *ids::uuid(cx.seed, "ext-uuid", cx.index).as_bytes(),
+        None => *ids::uuid(cx.seed, &cx.role("ext-uuid"), cx.index).as_bytes(),
     };
-    o.hash_seed = *ids::uuid(cx.seed, "ext-hash-seed", cx.index).as_bytes();
+    o.hash_seed = *ids::uuid(cx.seed, &cx.role("ext-hash-seed"), cx.index).as_bytes();
     if let Some(p) = fs.reserved_percent {
         o.reserved_percent = p;
     }

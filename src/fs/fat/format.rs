@@ -68,7 +68,7 @@ impl Format for Fat {
                     format!("{u:?} is not a FAT volume ID (expected 8 hex digits such as \"1234-ABCD\")"),
                 )
             })?,
-            None => ids::u32_id(cx.seed, "fat-volume-id", cx.index),
+            None => ids::u32_id(cx.seed, &cx.role("fat-volume-id"), cx.index),
         };
         let o = FatOptions {
             fat_type,

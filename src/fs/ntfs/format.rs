@@ -78,7 +78,7 @@ impl Format for Ntfs {
                     format!("{u:?} is not an NTFS serial number (expected 16 hex digits such as \"0123456789ABCDEF\")"),
                 )
             })?,
-            None => ids::u64_id(cx.seed, "ntfs-serial", cx.index),
+            None => ids::u64_id(cx.seed, &cx.role("ntfs-serial"), cx.index),
         };
         let d = NtfsOptions::default();
         let o = NtfsOptions {

@@ -57,6 +57,10 @@ pub struct ResolveCtx {
     /// What the formats do with a time they cannot store (carried to
     /// [`Tree::time_range`]).
     pub time_range: TimeRange,
+    /// Trees the planner resolved ahead of planning (to derive a seed from
+    /// them), by spec key path; it takes them from here instead of
+    /// resolving twice.
+    pub resolved_ahead: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, Tree>>>,
 }
 
 /// Why a tree could not be resolved. `path` fields holding a `String` are
