@@ -285,9 +285,9 @@ fn run(cli: Cli) -> Result<()> {
             };
             let planned = fstool::plan(&spec, &opts)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&planned.image)?);
+                emit(format!("{}\n", serde_json::to_string_pretty(&planned.image)?).as_bytes())?;
             } else {
-                print!("{}", render_plan(&planned.image));
+                emit(render_plan(&planned.image).as_bytes())?;
             }
             Ok(())
         }
@@ -313,9 +313,14 @@ fn run(cli: Cli) -> Result<()> {
             let r = fstool::inspect::volume::open(&image)?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            fstool::inspect::ls::cat(r.as_ref(), &image, &path, &mut out)?;
-            out.flush().context("cannot write to stdout")?;
-            Ok(())
+            let done = fstool::inspect::ls::cat(r.as_ref(), &image, &path, &mut out)
+                .map_err(anyhow::Error::from)
+                .and_then(|_| out.flush().context("cannot write to stdout"));
+            // A reader that went away (`| head`) is not an error.
+            match done {
+                Err(e) if is_broken_pipe(&e) => Ok(()),
+                other => other,
+            }
         }
         Cmd::Extract { image, dest, tar } => {
             use fstool::inspect::extract;
@@ -351,7 +356,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Schema => {
-            println!("{}", serde_json::to_string_pretty(&spec::schema())?);
+            emit(format!("{}\n", serde_json::to_string_pretty(&spec::schema())?).as_bytes())?;
             Ok(())
         }
     }
@@ -396,6 +401,14 @@ fn render_plan(p: &fstool::ImagePlan) -> String {
         );
     }
     s
+}
+
+/// Whether `e` comes from writing to a pipe whose reader has gone.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Writes to stdout; a reader that went away (`| head`) is not an error.
@@ -507,11 +520,11 @@ fn finish(spec: &Spec, base_dir: PathBuf, c: &Common, spec_path: Option<&Path>) 
         }
     }
     if !c.quiet {
-        println!("{}", report.summary());
-        match &report.sha256 {
-            Some(h) => println!("sha256 {h}"),
-            None => println!("sha256 not computed (--no-hash)"),
-        }
+        let hash = match &report.sha256 {
+            Some(h) => format!("sha256 {h}"),
+            None => "sha256 not computed (--no-hash)".to_string(),
+        };
+        emit(format!("{}\n{hash}\n", report.summary()).as_bytes())?;
     }
     Ok(())
 }

@@ -54,8 +54,15 @@ pub fn open(path: &Path) -> Result<(Box<dyn ReadAt>, &'static str), IoError> {
             ),
         });
     }
-    let file = File::open(path).map_err(host_err(path))?;
-    let size = file.metadata().map_err(host_err(path))?.len();
+    let mut file = File::open(path).map_err(host_err(path))?;
+    // A block device's metadata says 0 bytes; its size is where it ends.
+    let size = if ft.is_block_device() {
+        use std::io::Seek;
+        file.seek(std::io::SeekFrom::End(0))
+            .map_err(host_err(path))?
+    } else {
+        file.metadata().map_err(host_err(path))?.len()
+    };
     let mut head = [0u8; 8];
     let n = file.read_at(&mut head, 0).map_err(host_err(path))?;
     if is_qcow2(head.get(..n).unwrap_or_default()) {

@@ -166,18 +166,88 @@ fn info_refuses_a_fifo_and_exits_quietly_on_a_closed_pipe() {
             .arg(&img)
             .arg("-q"),
     );
-    // The read end is closed before fstool writes its first byte.
-    let mut child = fstool()
+    // The read end is closed before fstool writes its first byte, for every
+    // command that writes to stdout.
+    let spec = examples_dir().join("efi-disk.toml");
+    let disk = img.to_str().unwrap();
+    let root = format!("{disk}:2");
+    for args in [
+        vec!["info", "--json", disk],
+        vec!["ls", "-l", &root, "/"],
+        vec!["cat", &root, "/etc/passwd"],
+        vec!["plan", "--json", spec.to_str().unwrap()],
+        vec!["schema"],
+    ] {
+        let mut child = fstool()
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}
+
+/// `info` agrees with blkid on ext4 without extents, and reads a block
+/// device's true size.
+#[test]
+fn info_names_ext4_as_blkid_does_and_sizes_block_devices() {
+    let Some(mkfs) = tool("mkfs.ext4") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("old.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    run_ok(
+        std::process::Command::new(mkfs)
+            .args(["-q", "-F", "-O", "^extent,^64bit,^flex_bg"])
+            .arg(&img),
+    );
+    let out = run_ok(fstool().arg("info").arg(&img));
+    assert!(out.contains("filesystem: ext4"), "{out}");
+    if let Some(blkid) = tool("blkid") {
+        let b = run_ok(std::process::Command::new(blkid).arg(&img));
+        assert!(b.contains("TYPE=\"ext4\""), "{b}");
+    }
+    let ls = run_ok(fstool().arg("ls").arg(&img).arg("/"));
+    assert!(ls.contains("lost+found"), "{ls}");
+
+    if !can_loop_mount() {
+        return;
+    }
+    let Some(losetup) = tool("losetup") else {
+        return;
+    };
+    let dev = run_ok(
+        std::process::Command::new(&losetup)
+            .args(["-f", "--show", "-r"])
+            .arg(&img),
+    );
+    let dev = dev.trim().to_string();
+    let info = fstool()
         .arg("info")
         .arg("--json")
-        .arg(&img)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+        .arg(&dev)
+        .output()
         .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(out.status.success(), "{stderr}");
+    let _ = std::process::Command::new(&losetup)
+        .arg("-d")
+        .arg(&dev)
+        .status();
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        info.status.success(),
+        "{}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["size"], 16u64 << 20, "{text}");
 }

@@ -18,6 +18,24 @@ pub(super) const RO_DIR_NLINK: u32 = 0x20;
 pub(super) const RO_EXTRA_ISIZE: u32 = 0x40;
 pub(super) const RO_METADATA_CSUM: u32 = 0x400;
 
+/// The flavour `blkid` reports for these feature words, so that `info`
+/// agrees with it: ext4 when any feature ext3 does not know is on (in
+/// e2fsprogs' terms, outside EXT3_FEATURE_{INCOMPAT,RO_COMPAT}_SUPP:
+/// incompat filetype, recover and meta_bg; ro_compat sparse_super,
+/// large_file and btree_dir), whether or not extents are; ext3 when a
+/// journal is; else ext2.
+pub(super) fn flavour(compat: u32, incompat: u32, ro_compat: u32) -> &'static str {
+    const EXT3_INCOMPAT: u32 = INCOMPAT_FILETYPE | 0x4 | 0x10;
+    const EXT3_RO_COMPAT: u32 = RO_SPARSE_SUPER | RO_LARGE_FILE | 0x4;
+    if incompat & !EXT3_INCOMPAT != 0 || ro_compat & !EXT3_RO_COMPAT != 0 {
+        "ext4"
+    } else if compat & COMPAT_HAS_JOURNAL != 0 {
+        "ext3"
+    } else {
+        "ext2"
+    }
+}
+
 /// (name, which word, bit). Only features this writer implements.
 const KNOWN: &[(&str, u8, u32)] = &[
     ("has_journal", 0, COMPAT_HAS_JOURNAL),

@@ -45,18 +45,7 @@ pub fn probe(dev: &dyn ReadAt) -> Option<ExtInfo> {
         Some(le_u32(&sb, lo)? as u64 | (h << 32))
     };
     let blocks = wide(0x4, 0x150)?;
-    let fs_type = if incompat
-        & (super::features::INCOMPAT_EXTENTS
-            | super::features::INCOMPAT_64BIT
-            | super::features::INCOMPAT_FLEX_BG)
-        != 0
-    {
-        "ext4"
-    } else if compat & super::features::COMPAT_HAS_JOURNAL != 0 {
-        "ext3"
-    } else {
-        "ext2"
-    };
+    let fs_type = super::features::flavour(compat, incompat, le_u32(&sb, 0x64)?);
     let label_raw = sb.get(0x78..0x88)?;
     let end = label_raw.iter().position(|&b| b == 0).unwrap_or(16);
     let uuid: [u8; 16] = sb.get(0x68..0x78)?.try_into().ok()?;

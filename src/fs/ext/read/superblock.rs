@@ -237,15 +237,13 @@ impl Superblock {
         self.feature_incompat & bit != 0
     }
 
-    /// The flavour a reader reports: ext4 with extents/64bit/flex_bg, ext3
-    /// with a journal, else ext2.
+    /// The flavour a reader reports, as `blkid` would (see
+    /// `features::flavour`).
     pub fn flavour(&self) -> &'static str {
-        if self.feature_incompat & (incompat::EXTENTS | incompat::BIT64 | incompat::FLEX_BG) != 0 {
-            "ext4"
-        } else if self.feature_compat & 0x4 != 0 {
-            "ext3"
-        } else {
-            "ext2"
-        }
+        super::super::features::flavour(
+            self.feature_compat,
+            self.feature_incompat,
+            self.feature_ro_compat,
+        )
     }
 }
