@@ -10,7 +10,7 @@ mod sys;
 pub use sys::{data_segments, is_root, mknod, next_data};
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Errors of the output layer.
@@ -79,8 +79,7 @@ pub trait BlockDevice: ReadAt {
     /// Writes `buf` at `offset`.
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<()>;
     /// Copies `len` bytes of `src` starting at `src_offset` to `offset`.
-    /// The default reads and writes in large chunks, leaving all-zero chunks
-    /// as holes; the sparse file overrides it with `copy_file_range`.
+    /// The default, [`copy_by_chunks`], leaves all-zero blocks as holes.
     fn copy_from(
         &mut self,
         offset: u64,
@@ -139,7 +138,12 @@ fn read_exact_at_or_changed(
     Ok(())
 }
 
-/// Generic chunked copy; all-zero chunks are skipped (the device is zeroed).
+/// Copies `len` bytes of `src` from `src_offset` to `offset` in chunks.
+/// The source's holes are skipped without reading them (`SEEK_DATA` only
+/// saves the read: what is written is decided by content alone), and every
+/// all-zero block of what is read is left out by [`write_nonzero`]. The
+/// device starts out zeroed, so the image bytes are the same either way, and
+/// a raw output file keeps those blocks as holes.
 pub fn copy_by_chunks<D: BlockDevice + ?Sized>(
     dev: &mut D,
     offset: u64,
@@ -148,21 +152,74 @@ pub fn copy_by_chunks<D: BlockDevice + ?Sized>(
     src_offset: u64,
     len: u64,
 ) -> Result<()> {
+    check_bounds(
+        dev.size(),
+        offset,
+        usize::try_from(len).unwrap_or(usize::MAX),
+    )?;
+    let end = src_offset.checked_add(len).ok_or(IoError::OutOfBounds {
+        offset: src_offset,
+        len,
+        size: u64::MAX,
+    })?;
     let mut buf = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK)).max(1)];
-    let mut done = 0u64;
-    while done < len {
-        let n = usize::try_from((len - done).min(buf.len() as u64)).unwrap_or(buf.len());
-        read_exact_at_or_changed(
-            src,
-            src_path,
-            &mut buf[..n],
-            src_offset + done,
-            src_offset + len,
-        )?;
-        if !is_zero(&buf[..n]) {
-            dev.write_at(offset + done, &buf[..n])?;
+    let mut pos = src_offset;
+    while pos < end {
+        match next_data(src, pos) {
+            // No data from here on: the rest is a hole, unless the file
+            // has shrunk since it was planned.
+            None => {
+                let found = src.metadata().map(|m| m.len()).unwrap_or(0);
+                if found < end {
+                    return Err(IoError::SourceChanged {
+                        path: src_path.to_path_buf(),
+                        expected: end,
+                        found,
+                    });
+                }
+                break;
+            }
+            Some(d) if d > pos => {
+                pos = d.min(end);
+                continue;
+            }
+            Some(_) => {}
         }
-        done += n as u64;
+        let n = usize::try_from((end - pos).min(buf.len() as u64)).unwrap_or(buf.len());
+        read_exact_at_or_changed(src, src_path, &mut buf[..n], pos, end)?;
+        write_nonzero(dev, offset + (pos - src_offset), &buf[..n])?;
+        pos += n as u64;
+    }
+    Ok(())
+}
+
+/// Size of the blocks [`write_nonzero`] leaves out when they are all zero:
+/// the block size of the host filesystems an output file lands on, so that
+/// each one left out is a hole there.
+pub const HOLE_BLOCK: u64 = 4096;
+
+/// Writes `buf` at `offset`, leaving out every all-zero block (aligned to
+/// [`HOLE_BLOCK`] in the device) and merging the rest into as few writes as
+/// possible. Valid because a device starts out zeroed.
+pub fn write_nonzero<D: BlockDevice + ?Sized>(dev: &mut D, offset: u64, buf: &[u8]) -> Result<()> {
+    let mut run: Option<usize> = None;
+    let mut i = 0usize;
+    while i < buf.len() {
+        let abs = offset.saturating_add(i as u64);
+        // How far to the next block boundary (always 1..=HOLE_BLOCK).
+        let step = usize::try_from(HOLE_BLOCK - abs % HOLE_BLOCK).unwrap_or(1);
+        let end = i.saturating_add(step).min(buf.len());
+        if is_zero(&buf[i..end]) {
+            if let Some(s) = run.take() {
+                dev.write_at(offset + s as u64, &buf[s..i])?;
+            }
+        } else if run.is_none() {
+            run = Some(i);
+        }
+        i = end;
+    }
+    if let Some(s) = run {
+        dev.write_at(offset + s as u64, &buf[s..])?;
     }
     Ok(())
 }
@@ -257,56 +314,6 @@ impl BlockDevice for SparseFile {
         self.file
             .write_all_at(buf, offset)
             .map_err(host_err(&self.path))
-    }
-    /// Lets the kernel move the bytes (`copy_file_range`, which reflinks where
-    /// the filesystem can). Falls back to chunked copying when the kernel
-    /// refuses (different filesystems on old kernels, special files).
-    fn copy_from(
-        &mut self,
-        offset: u64,
-        src: &mut File,
-        src_path: &Path,
-        src_offset: u64,
-        len: u64,
-    ) -> Result<()> {
-        check_bounds(
-            self.size,
-            offset,
-            usize::try_from(len).unwrap_or(usize::MAX),
-        )?;
-        if len < 64 * 1024 {
-            return copy_by_chunks(self, offset, src, src_path, src_offset, len);
-        }
-        src.seek(SeekFrom::Start(src_offset))
-            .map_err(host_err(src_path))?;
-        self.file
-            .seek(SeekFrom::Start(offset))
-            .map_err(host_err(&self.path))?;
-        // One call reads the source and writes the output: an error that only
-        // a write can raise (a full or read-only disk, a size limit) is the
-        // output's, anything else the source's.
-        let out_path = self.path.clone();
-        let copied =
-            std::io::copy(&mut Read::by_ref(src).take(len), &mut self.file).map_err(|e| {
-                use std::io::ErrorKind::{
-                    FileTooLarge, QuotaExceeded, ReadOnlyFilesystem, StorageFull,
-                };
-                match e.kind() {
-                    StorageFull | FileTooLarge | QuotaExceeded | ReadOnlyFilesystem => {
-                        host_err(&out_path)(e)
-                    }
-                    _ => host_err(src_path)(e),
-                }
-            })?;
-        if copied != len {
-            let found = src.metadata().map(|m| m.len()).unwrap_or(0);
-            return Err(IoError::SourceChanged {
-                path: src_path.to_path_buf(),
-                expected: src_offset + len,
-                found,
-            });
-        }
-        Ok(())
     }
     /// No fsync: like compilers and archivers, a build leaves durability to
     /// the system; the atomic rename already keeps partial output away from

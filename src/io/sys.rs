@@ -9,7 +9,9 @@ use std::fs::File;
 use std::path::Path;
 
 /// The first offset at or after `pos` that holds data (`SEEK_DATA`);
-/// `None` when the rest of the file is a hole or the filesystem cannot say.
+/// `None` when the rest of the file is a hole (`ENXIO`: also past the
+/// end). Any other failure answers `pos` itself: callers then read the
+/// bytes, which is never wrong, only slower.
 pub fn next_data(f: &File, pos: u64) -> Option<u64> {
     use std::os::fd::AsRawFd;
     let off = libc::off_t::try_from(pos).ok()?;
@@ -18,7 +20,11 @@ pub fn next_data(f: &File, pos: u64) -> Option<u64> {
     // fine for SEEK_DATA, which only reports and whose moved offset no one
     // here relies on (all reads are positional).
     let r = unsafe { libc::lseek(f.as_raw_fd(), off, libc::SEEK_DATA) };
-    u64::try_from(r).ok()
+    match u64::try_from(r) {
+        Ok(d) => Some(d),
+        Err(_) if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) => None,
+        Err(_) => Some(pos),
+    }
 }
 
 /// The data segments `[start, end)` of a host file, found with

@@ -18,6 +18,7 @@ mod ext;
 mod ext_readback;
 mod ext_sizes;
 mod fat;
+mod holes;
 mod host_bits;
 mod ids;
 mod inspect;

@@ -169,9 +169,7 @@ fn write_content(
         start, owner: true, ..
     } = p.data
     {
-        if body > 0 && !crate::io::is_zero(&content[..body]) {
-            dev.write_at(u64::from(start) * bs, &content[..body])?;
-        }
+        crate::io::write_nonzero(dev, u64::from(start) * bs, &content[..body])?;
     }
     Ok(())
 }

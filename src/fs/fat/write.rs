@@ -14,40 +14,13 @@ use super::layout::{DirPlan, FatPlan};
 use super::table;
 use super::time::FatTime;
 use super::{format_volume_id, FatError, FatReport};
-use crate::io::{host_err, is_zero, BlockDevice, IoError, CHUNK};
+use crate::io::{host_err, write_nonzero, BlockDevice, IoError, CHUNK};
 use crate::tree::{FileData, Meta, NodeId, NodeKind, Tree};
 
 const ATTR_READ_ONLY: u8 = 0x01;
 const ATTR_VOLUME_ID: u8 = 0x08;
 const ATTR_DIRECTORY: u8 = 0x10;
 const ATTR_ARCHIVE: u8 = 0x20;
-
-/// Granularity at which zero runs are skipped.
-const RUN: usize = 4096;
-
-/// Writes the non-zero 4 KiB runs of `buf` at `offset`, merging neighbours
-/// into one write.
-fn write_nonzero(dev: &mut dyn BlockDevice, offset: u64, buf: &[u8]) -> Result<(), IoError> {
-    let mut start: Option<usize> = None;
-    let mut pos = 0;
-    while pos < buf.len() {
-        let end = (pos + RUN).min(buf.len());
-        let zero = is_zero(&buf[pos..end]);
-        match (zero, start) {
-            (false, None) => start = Some(pos),
-            (true, Some(s)) => {
-                dev.write_at(offset + s as u64, &buf[s..pos])?;
-                start = None;
-            }
-            _ => {}
-        }
-        pos = end;
-    }
-    if let Some(s) = start {
-        dev.write_at(offset + s as u64, &buf[s..])?;
-    }
-    Ok(())
-}
 
 /// Encodes one 32-byte short directory entry (spec "Directory Structure").
 fn short_entry(

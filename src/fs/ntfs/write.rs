@@ -13,31 +13,8 @@ use super::index;
 use super::layout::{Content, Extent, NtfsPlan, INDEX_BLOCK};
 use super::{attrdef, node, record, secure, system, upcase};
 use super::{NtfsError, NtfsReport};
-use crate::io::{host_err, is_zero, BlockDevice, IoError, CHUNK};
+use crate::io::{host_err, write_nonzero, BlockDevice, IoError, CHUNK};
 use crate::tree::{FileData, NodeKind, Tree};
-
-/// Writes the non-zero 4 KiB runs of `buf` at `offset`.
-fn write_nonzero(dev: &mut dyn BlockDevice, offset: u64, buf: &[u8]) -> Result<(), IoError> {
-    const RUN: usize = 4096;
-    let mut start: Option<usize> = None;
-    let mut pos = 0;
-    while pos < buf.len() {
-        let end = (pos + RUN).min(buf.len());
-        match (is_zero(&buf[pos..end]), start) {
-            (false, None) => start = Some(pos),
-            (true, Some(s)) => {
-                dev.write_at(offset + s as u64, &buf[s..pos])?;
-                start = None;
-            }
-            _ => {}
-        }
-        pos = end;
-    }
-    if let Some(s) = start {
-        dev.write_at(offset + s as u64, &buf[s..])?;
-    }
-    Ok(())
-}
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()

@@ -122,9 +122,7 @@ pub(super) fn copy_hashing(
             got += r;
         }
         h.update(&buf[..k]);
-        if !crate::io::is_zero(&buf[..k]) {
-            dev.write_at(offset + done, &buf[..k])?;
-        }
+        crate::io::write_nonzero(dev, offset + done, &buf[..k])?;
         done += k as u64;
     }
     Ok(())
