@@ -7,7 +7,9 @@
 
 pub mod cleanup;
 mod sys;
-pub use sys::{data_segments, is_root, mknod, next_data};
+pub use sys::{is_root, mknod, next_data};
+mod zeros;
+pub use zeros::{copy_by_chunks, is_zero, nonzero_segments, write_nonzero, HOLE_BLOCK};
 
 use std::fs::File;
 use std::io::Write;
@@ -107,131 +109,6 @@ pub fn check_bounds(size: u64, offset: u64, len: usize) -> Result<()> {
         Some(end) if end <= size => Ok(()),
         _ => Err(IoError::OutOfBounds { offset, len, size }),
     }
-}
-
-/// Reads exactly `buf.len()` bytes at `offset` (no seek), reporting a
-/// short file as a size change.
-fn read_exact_at_or_changed(
-    src: &File,
-    path: &Path,
-    buf: &mut [u8],
-    offset: u64,
-    expected_total: u64,
-) -> Result<()> {
-    use std::os::unix::fs::FileExt;
-    let mut done = 0;
-    while done < buf.len() {
-        match src.read_at(&mut buf[done..], offset + done as u64) {
-            Ok(0) => {
-                let found = src.metadata().map(|m| m.len()).unwrap_or(0);
-                return Err(IoError::SourceChanged {
-                    path: path.to_path_buf(),
-                    expected: expected_total,
-                    found,
-                });
-            }
-            Ok(n) => done += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(host_err(path)(e)),
-        }
-    }
-    Ok(())
-}
-
-/// Copies `len` bytes of `src` from `src_offset` to `offset` in chunks.
-/// The source's holes are skipped without reading them (`SEEK_DATA` only
-/// saves the read: what is written is decided by content alone), and every
-/// all-zero block of what is read is left out by [`write_nonzero`]. The
-/// device starts out zeroed, so the image bytes are the same either way, and
-/// a raw output file keeps those blocks as holes.
-pub fn copy_by_chunks<D: BlockDevice + ?Sized>(
-    dev: &mut D,
-    offset: u64,
-    src: &mut File,
-    src_path: &Path,
-    src_offset: u64,
-    len: u64,
-) -> Result<()> {
-    check_bounds(
-        dev.size(),
-        offset,
-        usize::try_from(len).unwrap_or(usize::MAX),
-    )?;
-    let end = src_offset.checked_add(len).ok_or(IoError::OutOfBounds {
-        offset: src_offset,
-        len,
-        size: u64::MAX,
-    })?;
-    let mut buf = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK)).max(1)];
-    let mut pos = src_offset;
-    while pos < end {
-        match next_data(src, pos) {
-            // No data from here on: the rest is a hole, unless the file
-            // has shrunk since it was planned.
-            None => {
-                let found = src.metadata().map(|m| m.len()).unwrap_or(0);
-                if found < end {
-                    return Err(IoError::SourceChanged {
-                        path: src_path.to_path_buf(),
-                        expected: end,
-                        found,
-                    });
-                }
-                break;
-            }
-            Some(d) if d > pos => {
-                pos = d.min(end);
-                continue;
-            }
-            Some(_) => {}
-        }
-        let n = usize::try_from((end - pos).min(buf.len() as u64)).unwrap_or(buf.len());
-        read_exact_at_or_changed(src, src_path, &mut buf[..n], pos, end)?;
-        write_nonzero(dev, offset + (pos - src_offset), &buf[..n])?;
-        pos += n as u64;
-    }
-    Ok(())
-}
-
-/// Size of the blocks [`write_nonzero`] leaves out when they are all zero:
-/// the block size of the host filesystems an output file lands on, so that
-/// each one left out is a hole there.
-pub const HOLE_BLOCK: u64 = 4096;
-
-/// Writes `buf` at `offset`, leaving out every all-zero block (aligned to
-/// [`HOLE_BLOCK`] in the device) and merging the rest into as few writes as
-/// possible. Valid because a device starts out zeroed.
-pub fn write_nonzero<D: BlockDevice + ?Sized>(dev: &mut D, offset: u64, buf: &[u8]) -> Result<()> {
-    let mut run: Option<usize> = None;
-    let mut i = 0usize;
-    while i < buf.len() {
-        let abs = offset.saturating_add(i as u64);
-        // How far to the next block boundary (always 1..=HOLE_BLOCK).
-        let step = usize::try_from(HOLE_BLOCK - abs % HOLE_BLOCK).unwrap_or(1);
-        let end = i.saturating_add(step).min(buf.len());
-        if is_zero(&buf[i..end]) {
-            if let Some(s) = run.take() {
-                dev.write_at(offset + s as u64, &buf[s..i])?;
-            }
-        } else if run.is_none() {
-            run = Some(i);
-        }
-        i = end;
-    }
-    if let Some(s) = run {
-        dev.write_at(offset + s as u64, &buf[s..])?;
-    }
-    Ok(())
-}
-
-/// True when every byte is zero. Word-at-a-time; this runs over all data.
-pub fn is_zero(buf: &[u8]) -> bool {
-    let chunks = buf.chunks_exact(8);
-    let rest = chunks.remainder();
-    rest.iter().all(|&b| b == 0)
-        && chunks
-            .map(|c| u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-            .all(|w| w == 0)
 }
 
 /// In-memory device, for tests and for small metadata staging.

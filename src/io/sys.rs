@@ -4,7 +4,6 @@
 //! the one module of the crate that calls into libc with `unsafe`.
 #![allow(unsafe_code)]
 
-use super::{host_err, Result};
 use std::fs::File;
 use std::path::Path;
 
@@ -25,37 +24,6 @@ pub fn next_data(f: &File, pos: u64) -> Option<u64> {
         Err(_) if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) => None,
         Err(_) => Some(pos),
     }
-}
-
-/// The data segments `[start, end)` of a host file, found with
-/// `SEEK_DATA`/`SEEK_HOLE`; holes are left out. Filesystems without hole
-/// reporting give one segment covering the whole file.
-pub fn data_segments(path: &Path, len: u64) -> Result<Vec<(u64, u64)>> {
-    use std::os::fd::AsRawFd;
-    let f = File::open(path).map_err(host_err(path))?;
-    let fd = f.as_raw_fd();
-    let seek = |off: u64, whence: libc::c_int| -> Option<u64> {
-        let off = libc::off_t::try_from(off).ok()?;
-        // SAFETY: `fd` is a valid open descriptor owned by `f`, which lives
-        // for this whole function; lseek reads no memory of ours and only
-        // moves that descriptor's offset.
-        let r = unsafe { libc::lseek(fd, off, whence) };
-        u64::try_from(r).ok()
-    };
-    let mut out = Vec::new();
-    let mut pos = 0u64;
-    while pos < len {
-        let Some(data) = seek(pos, libc::SEEK_DATA) else {
-            break; // ENXIO: no more data
-        };
-        if data >= len {
-            break;
-        }
-        let hole = seek(data, libc::SEEK_HOLE).unwrap_or(len).min(len);
-        out.push((data, hole));
-        pos = hole;
-    }
-    Ok(out)
 }
 
 /// Creates a special file (fifo, socket, character or block device) at

@@ -285,7 +285,7 @@ pub fn plan(tree: &Tree, opts: &ErofsOptions) -> Result<ErofsPlan, ErofsError> {
                 data: FileData::Host { path, len, .. },
                 sparse: true,
             } if *len > 0 => {
-                let segs = crate::io::data_segments(path, *len)?;
+                let segs = crate::io::nonzero_segments(path, *len, bs64)?;
                 let covered: u64 = segs.iter().map(|(s, e)| e - s).sum();
                 if covered < *len {
                     let (chunk_bits, map) = chunk_map(&segs, *len, bs64);

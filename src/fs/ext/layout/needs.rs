@@ -132,9 +132,9 @@ pub(super) fn inode_needs(
                     FileData::Host {
                         path: host, len, ..
                     } if *sparse && n > 0 => {
-                        // Holes of the source stay holes: map only the
-                        // blocks that hold data.
-                        let segs = crate::io::data_segments(host, *len)?;
+                        // All-zero blocks become holes, decided by the
+                        // bytes, not by the source's own holes.
+                        let segs = crate::io::nonzero_segments(host, *len, bs)?;
                         let mut blocks: Vec<(u64, u64)> = Vec::new();
                         for (s, e) in segs {
                             let (b0, b1) = (s / bs, e.div_ceil(bs));
