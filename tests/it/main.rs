@@ -6,6 +6,7 @@
 // rules against all three do not apply here.
 #![allow(clippy::disallowed_methods, unsafe_code, unreachable_pub)]
 
+mod acl;
 mod bad_input;
 mod cli_read;
 mod common;

@@ -6,6 +6,7 @@
 //! block and inode from the tree (pure, no I/O), then [`write`] streams file
 //! data in on-disk order and writes the metadata, built in memory, once.
 
+mod acl;
 mod csum;
 pub mod dir;
 mod features;

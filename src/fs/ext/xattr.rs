@@ -46,7 +46,8 @@ pub enum Placement {
 struct Item<'a> {
     index: u8,
     suffix: &'a [u8],
-    value: &'a [u8],
+    /// The value as stored: POSIX ACLs converted to the on-disk format.
+    value: std::borrow::Cow<'a, [u8]>,
 }
 
 fn items(xattrs: &[(String, Vec<u8>)]) -> Result<Vec<Item<'_>>, String> {
@@ -58,6 +59,13 @@ fn items(xattrs: &[(String, Vec<u8>)]) -> Result<Vec<Item<'_>>, String> {
         if suffix.len() > 255 {
             return Err(format!("xattr name {name:?} is longer than 255 bytes"));
         }
+        let value = if super::acl::is_acl(name) {
+            std::borrow::Cow::Owned(
+                super::acl::to_disk(value).map_err(|m| format!("xattr {name:?}: {m}"))?,
+            )
+        } else {
+            std::borrow::Cow::Borrowed(value.as_slice())
+        };
         v.push(Item {
             index,
             suffix,
@@ -123,8 +131,8 @@ fn pack(region: &mut [u8], entries_at: usize, value_base: usize, it: &[Item]) ->
     for i in it {
         let vlen = pad4(i.value.len());
         v_end -= vlen;
-        region[v_end..v_end + i.value.len()].copy_from_slice(i.value);
-        let h = entry_hash(i.suffix, i.value);
+        region[v_end..v_end + i.value.len()].copy_from_slice(&i.value);
+        let h = entry_hash(i.suffix, &i.value);
         hashes.push(h);
         region[e] = i.suffix.len() as u8;
         region[e + 1] = i.index;

@@ -91,7 +91,13 @@ fn parse(
         if let Some(p) = prefix(index) {
             let mut name = String::from(p);
             name.push_str(&String::from_utf8_lossy(suffix));
-            out.push((name, value.to_vec()));
+            // ACLs leave in the format getxattr gives, as trees carry them.
+            let value = if matches!(index, 2 | 3) {
+                crate::fs::ext::acl::from_disk(value).map_err(|_| bad("POSIX ACL value"))?
+            } else {
+                value.to_vec()
+            };
+            out.push((name, value));
         }
         pos = name_at.saturating_add(name_len).saturating_add(3) & !3;
     }
