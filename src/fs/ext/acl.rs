@@ -15,6 +15,8 @@
 //!
 //! All fields little-endian.
 
+use crate::bytes::{le_u16, le_u32};
+
 const XATTR_VERSION: u32 = 2;
 const DISK_VERSION: u32 = 1;
 
@@ -49,18 +51,6 @@ fn has_id(tag: u16) -> Result<bool, String> {
     }
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-
 /// Checks what the kernel's `posix_acl_valid` checks: each of USER_OBJ,
 /// GROUP_OBJ and OTHER once, entries in tag order (USER and GROUP by
 /// ascending id), at most one MASK, and a MASK when USER or GROUP entries
@@ -91,7 +81,7 @@ fn validate(entries: &[Entry]) -> Result<(), String> {
 
 /// Converts a value in the xattr format to the on-disk format.
 pub(super) fn to_disk(xattr: &[u8]) -> Result<Vec<u8>, String> {
-    let version = u32_at(xattr, 0).ok_or("a POSIX ACL value is at least 4 bytes")?;
+    let version = le_u32(xattr, 0).ok_or("a POSIX ACL value is at least 4 bytes")?;
     if version != XATTR_VERSION {
         return Err(format!(
             "POSIX ACL version {version}, expected {XATTR_VERSION} (the getxattr format)"
@@ -127,7 +117,7 @@ pub(super) fn to_disk(xattr: &[u8]) -> Result<Vec<u8>, String> {
 
 /// Converts an on-disk value back to the xattr format.
 pub(super) fn from_disk(disk: &[u8]) -> Result<Vec<u8>, String> {
-    let version = u32_at(disk, 0).ok_or("ACL value shorter than its header")?;
+    let version = le_u32(disk, 0).ok_or("ACL value shorter than its header")?;
     if version != DISK_VERSION {
         return Err(format!(
             "on-disk ACL version {version}, expected {DISK_VERSION}"
@@ -137,10 +127,10 @@ pub(super) fn from_disk(disk: &[u8]) -> Result<Vec<u8>, String> {
     out.extend(XATTR_VERSION.to_le_bytes());
     let mut at = 4usize;
     while at < disk.len() {
-        let tag = u16_at(disk, at).ok_or("truncated ACL entry")?;
-        let perm = u16_at(disk, at + 2).ok_or("truncated ACL entry")?;
+        let tag = le_u16(disk, at).ok_or("truncated ACL entry")?;
+        let perm = le_u16(disk, at + 2).ok_or("truncated ACL entry")?;
         let id = if has_id(tag)? {
-            let id = u32_at(disk, at + 4).ok_or("truncated ACL entry")?;
+            let id = le_u32(disk, at + 4).ok_or("truncated ACL entry")?;
             at += 8;
             id
         } else {
