@@ -417,6 +417,23 @@ fn plan_disk(
                     "has both `filesystem` and `image`; give one",
                 ))
             }
+            (Some(fs), None)
+                if req.sector_size != 512 && fs.fs_type.as_str().starts_with("fat") =>
+            {
+                // This FAT writer lays out 512-byte sectors, and Linux
+                // refuses a FAT whose sectors are smaller than the device's
+                // ("logical sector size too small for device"): refuse the
+                // image instead of building one that only firmware reads.
+                return Err(invalid(
+                    at.key("filesystem").key("type").to_string(),
+                    format!(
+                        "FAT inside a disk with {}-byte sectors is not supported (FAT is written \
+                         with 512-byte sectors, which Linux will not mount on such a disk); \
+                         use image.sector_size = 512",
+                        req.sector_size
+                    ),
+                ));
+            }
             (Some(fs), None) => Slot::Fs {
                 pending: Box::new(pending(
                     fs,

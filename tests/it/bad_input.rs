@@ -628,3 +628,25 @@ fn a_full_output_disk_names_the_output() {
     assert!(!stderr.contains("blob"), "blames the source: {stderr}");
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// A FAT partition on a 4Kn disk would carry 512-byte sectors, which Linux
+/// refuses to mount; the build refuses it instead, naming key and line.
+#[test]
+fn fat_on_a_disk_with_4096_byte_sectors_is_refused() {
+    let c = Case::new();
+    let disk = "version = 1\n[image]\npartition_table = \"gpt\"\nsector_size = 4096\n\
+                [[partitions]]\ntype = \"esp\"\nsize = \"64MiB\"\n\
+                [partitions.filesystem]\ntype = \"fat32\"\n";
+    c.build_fails(
+        disk,
+        &[
+            "spec.toml:9",
+            "partitions[0].filesystem.type",
+            "4096-byte sectors",
+        ],
+    );
+    // ext4 on the same disk builds.
+    let ok = disk.replace("\"fat32\"", "\"ext4\"");
+    build_ok(&c.spec(&ok), &c.out(), &[]);
+    crate::disk::validators_clean(&c.out());
+}
