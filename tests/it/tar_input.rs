@@ -197,3 +197,95 @@ fn tar_member_with_dotdot_is_refused() {
     assert!(err.contains(".."), "{err}");
     assert!(!dir.path().join("x.img").exists());
 }
+
+/// `tar -S` (GNU format, with sparse-map extension blocks) reads back byte
+/// for byte; GNU's pax sparse formats, a pax path holding a newline and a
+/// truncated sparse archive are clear errors, never a truncated name or a
+/// panic.
+#[test]
+fn gnu_sparse_members_and_pax_records_the_crate_cannot_read() {
+    use std::io::{Seek, SeekFrom, Write};
+    let Some(tar_bin) = tool("tar") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    // Ten data regions: more than the four map entries of the header, so
+    // extension blocks are used; a trailing hole.
+    let mut f = std::fs::File::create(src.join("disk.img")).unwrap();
+    for i in 0..10u64 {
+        f.seek(SeekFrom::Start(i * 300_000 + 3)).unwrap();
+        f.write_all(&pattern(5000, i)).unwrap();
+    }
+    f.set_len(3 << 20).unwrap();
+    drop(f);
+    let want = std::fs::read(src.join("disk.img")).unwrap();
+    let tar = |name: &str, format: &str| {
+        run_ok(
+            Command::new(&tar_bin)
+                .arg(format!("--format={format}"))
+                .arg("-S")
+                .arg("-cf")
+                .arg(dir.path().join(name))
+                .arg("-C")
+                .arg(&src)
+                .arg("."),
+        );
+    };
+    tar("gnu.tar", "gnu");
+    build(dir.path(), "gnu.tar", "gnu.img");
+    let img = dir.path().join("gnu.img");
+    crate::ext::fsck_clean(&img);
+    if tool("debugfs").is_some() {
+        assert!(
+            debugfs(&img, "cat /disk.img") == want,
+            "sparse member reads back different"
+        );
+    }
+
+    let fails = |source: &str, words: &[&str]| {
+        let spec = dir.path().join("bad.json");
+        std::fs::write(
+            &spec,
+            format!(r#"{{"version": 1, "filesystem": {{"type": "ext4", "size": "16MiB", "source": "{source}"}}}}"#),
+        )
+        .unwrap();
+        let img = dir.path().join("bad.img");
+        let out = run(fstool()
+            .arg("build")
+            .arg(&spec)
+            .arg("-o")
+            .arg(&img)
+            .arg("-q"));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{source}: built");
+        assert!(!err.contains("panicked"), "{err}");
+        for w in words {
+            assert!(err.contains(w), "{source}: {w:?} not in {err}");
+        }
+        assert!(!img.exists());
+    };
+    tar("pax.tar", "pax");
+    fails(
+        "pax.tar",
+        &["GNU sparse file in pax format", "--format=gnu"],
+    );
+
+    // A truncated sparse archive.
+    let bytes = std::fs::read(dir.path().join("gnu.tar")).unwrap();
+    std::fs::write(dir.path().join("cut.tar"), &bytes[..bytes.len() / 3]).unwrap();
+    fails("cut.tar", &["cut.tar"]);
+
+    // A path over 100 bytes with a newline, in pax format.
+    let nl = dir.path().join("nl");
+    let long = format!("{}\n{}", "a".repeat(60), "b".repeat(60));
+    write_file(&nl, &long, b"one\n");
+    run_ok(
+        Command::new(&tar_bin)
+            .args(["--format=pax", "-cf"])
+            .arg(dir.path().join("nl.tar"))
+            .arg("-C")
+            .arg(&nl)
+            .arg("."),
+    );
+    fails("nl.tar", &["malformed pax extended header", "newline"]);
+}

@@ -7,7 +7,10 @@
 //! the archive's owners (uid/gid) as well as its permission bits: a tar's
 //! owners are content, not the state of whoever unpacked it. Times follow
 //! the time policy like host mtimes. GNU long names and pax path/linkpath
-//! records are honoured (the `tar` crate folds them into the member).
+//! records are honoured (the `tar` crate folds them into the member), as
+//! are GNU sparse members ('S', read through the crate's sparse map). What
+//! the crate cannot read right is refused, never guessed: GNU's pax sparse
+//! formats and pax records whose values hold a newline.
 //!
 //! Contents are never held in memory: regular members are streamed into a
 //! private temporary directory, one file per member named by its index in
@@ -102,13 +105,30 @@ impl Builder {
         let raw = entry.path_bytes().into_owned();
         let comps = member_components(archive, &raw)?;
         let path = image_path(&comps);
-        let pax_time = pax_mtime(entry).map_err(unreadable(archive))?;
-        let header = entry.header();
         let invalid = |key: &'static str, message: String| TreeError::Invalid {
             path: format!("{}:{path}", archive.display()),
             key,
             message,
         };
+        // A pax record whose value holds a newline (a long path with a
+        // newline in it) cannot be read by the tar crate: refuse the member
+        // rather than store it under its truncated header name.
+        let pax = pax_info(entry).map_err(|e| {
+            invalid(
+                "pax",
+                format!("malformed pax extended header ({e}); a path or link with a newline in a pax record is not supported, `tar --format=gnu` stores it"),
+            )
+        })?;
+        if pax.gnu_sparse {
+            return Err(invalid(
+                "type",
+                "a GNU sparse file in pax format (GNU.sparse.* records) is not supported; \
+                 create the archive with `tar --format=gnu -S`"
+                    .into(),
+            ));
+        }
+        let pax_time = pax.mtime;
+        let header = entry.header();
         let etype = header.entry_type();
         // Headers that describe the next member, not a file of their own
         // (the crate already applied the ones it understands).
@@ -157,7 +177,9 @@ impl Builder {
                 }
                 Kind::Dir
             }
-            T::Regular | T::Continuous => {
+            // A GNU sparse member ('S'): the crate reads its sparse map and
+            // yields the file's bytes, holes as zeros.
+            T::Regular | T::Continuous | T::GNUSparse => {
                 let host: PathBuf = dir.join(index.to_string());
                 let mut out = File::create(&host).map_err(unreadable(&host))?;
                 let len = std::io::copy(entry, &mut out).map_err(unreadable(archive))?;
@@ -256,20 +278,33 @@ fn header_mtime(header: &tar::Header) -> Option<i64> {
     i64::try_from(v).ok()
 }
 
-/// A pax `mtime` record (decimal seconds with an optional fraction, may be
-/// negative), which overrides the header's whole-second field.
-fn pax_mtime<R: Read>(entry: &mut tar::Entry<'_, R>) -> std::io::Result<Option<Timestamp>> {
-    let Some(exts) = entry.pax_extensions()? else {
-        return Ok(None);
+/// What a member's pax records say beyond what the `tar` crate applies.
+struct PaxInfo {
+    /// `mtime` (decimal seconds with an optional fraction, may be
+    /// negative), which overrides the header's whole-second field.
+    mtime: Option<Timestamp>,
+    /// A `GNU.sparse.*` record: the member is in one of GNU tar's pax
+    /// sparse formats (0.0, 0.1, 1.0), whose data is not the file's bytes.
+    gnu_sparse: bool,
+}
+
+fn pax_info<R: Read>(entry: &mut tar::Entry<'_, R>) -> std::io::Result<PaxInfo> {
+    let mut info = PaxInfo {
+        mtime: None,
+        gnu_sparse: false,
     };
-    let mut found = None;
+    let Some(exts) = entry.pax_extensions()? else {
+        return Ok(info);
+    };
     for ext in exts {
         let ext = ext?;
-        if ext.key() == Ok("mtime") {
-            found = ext.value().ok().and_then(parse_pax_time);
+        match ext.key() {
+            Ok("mtime") => info.mtime = ext.value().ok().and_then(parse_pax_time),
+            Ok(k) if k.starts_with("GNU.sparse.") => info.gnu_sparse = true,
+            _ => {}
         }
     }
-    Ok(found)
+    Ok(info)
 }
 
 /// `[-]SECONDS[.FRACTION]` as a timestamp (the fraction truncated to
