@@ -2,7 +2,8 @@
 //! manifest does not name (time zone, umask, where the source lives, the
 //! working directory, the order files were created in, host mtimes under the
 //! `fixed` policy) must give the same SHA-256; the seed and the epoch must
-//! change it.
+//! change it. `perturb.rs` runs the rest of the host-perturbation matrix
+//! (locale, tmpfs, host owners, nobody, JSON) on every format and a disk.
 
 use crate::common::*;
 use std::path::{Path, PathBuf};

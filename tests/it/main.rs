@@ -26,6 +26,7 @@ mod inspect;
 mod interrupt;
 mod links;
 mod ntfs;
+mod perturb;
 mod plan;
 mod read_hostile;
 mod scale;
