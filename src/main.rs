@@ -19,6 +19,31 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// The spec and the overrides that `plan` and `verify` take.
+#[derive(clap::Args)]
+struct SpecArgs {
+    spec: PathBuf,
+    /// A spec fragment merged over SPEC (repeatable, in order).
+    #[arg(long = "overlay", value_name = "FILE")]
+    overlays: Vec<PathBuf>,
+    /// Seed every identifier derives from (overrides the spec).
+    #[arg(long)]
+    seed: Option<String>,
+    /// Timestamp for every time field (overrides the spec and $SOURCE_DATE_EPOCH).
+    #[arg(long)]
+    source_date_epoch: Option<i64>,
+}
+
+impl SpecArgs {
+    /// The spec with overlays and overrides applied, and its directory.
+    fn load(&self) -> Result<(Spec, PathBuf)> {
+        let mut spec = spec::load_with_overlays(&self.spec, &self.overlays)?;
+        spec.seed = self.seed.clone().or(spec.seed);
+        spec.source_date_epoch = self.source_date_epoch.or(spec.source_date_epoch);
+        Ok((spec, spec_dir(&self.spec)?))
+    }
+}
+
 /// Flags shared by `build` and `create`.
 #[derive(clap::Args)]
 struct Common {
@@ -79,15 +104,8 @@ enum Cmd {
     /// offset and size, every filesystem's geometry, every ID) without
     /// writing anything.
     Plan {
-        spec: PathBuf,
-        #[arg(long = "overlay", value_name = "FILE")]
-        overlays: Vec<PathBuf>,
-        /// Seed every identifier derives from (overrides the spec).
-        #[arg(long)]
-        seed: Option<String>,
-        /// Timestamp for every time field (overrides the spec and $SOURCE_DATE_EPOCH).
-        #[arg(long)]
-        source_date_epoch: Option<i64>,
+        #[command(flatten)]
+        args: SpecArgs,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -136,6 +154,21 @@ enum Cmd {
         /// Write a tar archive to this path instead.
         #[arg(long, value_name = "OUT.tar")]
         tar: Option<PathBuf>,
+    },
+    /// Check that IMAGE is exactly what SPEC builds: the spec is rebuilt
+    /// into a private temp dir and the images compared; a difference is
+    /// explained like `diff` (IDs and fields by name, files by path).
+    /// Exit 0 = verified, 1 = different, 2 = error.
+    Verify {
+        #[command(flatten)]
+        args: SpecArgs,
+        image: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Show at most this many findings (text output).
+        #[arg(long, default_value_t = 200)]
+        max: usize,
     },
     /// Compare two images layer by layer: container, partition table,
     /// filesystem headers by field name, file tree. Exit 0 = same bytes,
@@ -268,18 +301,10 @@ fn run(cli: Cli) -> Result<()> {
             };
             emit(text.as_bytes())
         }
-        Cmd::Plan {
-            spec: path,
-            overlays,
-            seed,
-            source_date_epoch,
-            json,
-        } => {
-            let mut spec = spec::load_with_overlays(&path, &overlays)?;
-            spec.seed = seed.or(spec.seed);
-            spec.source_date_epoch = source_date_epoch.or(spec.source_date_epoch);
+        Cmd::Plan { args, json } => {
+            let (spec, base_dir) = args.load()?;
             let opts = fstool::PlanOptions {
-                base_dir: spec_dir(&path)?,
+                base_dir,
                 output: None,
                 env_source_date_epoch: env_source_date_epoch(),
             };
@@ -351,6 +376,55 @@ fn run(cli: Cli) -> Result<()> {
             };
             emit(text.as_bytes())?;
             if !report.same {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Cmd::Verify {
+            args,
+            image,
+            json,
+            max,
+        } => {
+            use fstool::inspect::{diff, verify};
+            let path = args.spec.clone();
+            let run = || -> Result<verify::Verification> {
+                let (spec, base_dir) = args.load()?;
+                let opts = verify::VerifyOptions {
+                    base_dir,
+                    env_source_date_epoch: env_source_date_epoch(),
+                };
+                verify::verify(&spec, &opts, &image).map_err(|e| match e {
+                    verify::VerifyError::Build(b) => at_spec_line(b, Some(&path)),
+                    other => other.into(),
+                })
+            };
+            let v = match run() {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("fstool: error: {}", describe(&e));
+                    std::process::exit(2);
+                }
+            };
+            let text = if json {
+                serde_json::to_string_pretty(&v)? + "\n"
+            } else if v.verified {
+                format!(
+                    "verified: {} is what {} builds (sha256 of the rebuild {})\n",
+                    image.display(),
+                    path.display(),
+                    v.expected_sha256.as_deref().unwrap_or("?")
+                )
+            } else {
+                format!(
+                    "NOT verified: {} differs from what {} builds (left: the image, right: the rebuild)\n{}",
+                    image.display(),
+                    path.display(),
+                    diff::render_text(&v.diff, max)
+                )
+            };
+            emit(text.as_bytes())?;
+            if !v.verified {
                 std::process::exit(1);
             }
             Ok(())

@@ -7,6 +7,7 @@
 pub mod diff;
 pub mod extract;
 pub mod ls;
+pub mod verify;
 pub mod volume;
 
 use crate::container::qcow2_read::{is_qcow2, Qcow2Reader};

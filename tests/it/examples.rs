@@ -5,7 +5,21 @@ use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn examples() -> Vec<PathBuf> {
+/// An example's name and where to build it in `dir` (`.qcow2` for the
+/// qcow2 example, whose container follows the output's name).
+pub fn output_for(dir: &Path, spec: &Path) -> (String, PathBuf) {
+    let name = spec.file_stem().unwrap().to_string_lossy().into_owned();
+    let ext = if name.ends_with("qcow2") {
+        "qcow2"
+    } else {
+        "img"
+    };
+    let out = dir.join(format!("{name}.{ext}"));
+    (name, out)
+}
+
+/// Every spec in `examples/`, sorted.
+pub fn examples() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
@@ -135,13 +149,7 @@ fn examples_build_validate_and_are_pinned() {
     let list = examples();
     assert!(list.len() >= 3, "examples missing: {list:?}");
     for spec in list {
-        let name = spec.file_stem().unwrap().to_string_lossy().into_owned();
-        let ext = if name.ends_with("qcow2") {
-            "qcow2"
-        } else {
-            "img"
-        };
-        let out = dir.path().join(format!("{name}.{ext}"));
+        let (name, out) = output_for(dir.path(), &spec);
         let report = dir.path().join(format!("{name}.json"));
         let sha = build_spec_with_report(&spec, &out, &report);
         let text = std::fs::read_to_string(&spec).unwrap();

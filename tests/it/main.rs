@@ -33,6 +33,7 @@ mod scale;
 mod spec;
 mod tar_input;
 mod times;
+mod verify;
 mod verity;
 
 /// Whole-disk examples are checked by the disk tests' validators (a disk
