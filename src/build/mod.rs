@@ -90,7 +90,7 @@ pub fn build_with(
     formats: &[&dyn crate::fs::Format],
 ) -> Result<Report, BuildError> {
     let timing = output::Timing::new(opts.timing);
-    let planned = image::plan_with(spec, &opts.plan_options(), formats)?;
+    let mut planned = image::plan_with(spec, &opts.plan_options(), formats)?;
     timing.mark("resolve+plan");
     planned.qcow2.check()?;
     let size = planned.size();
@@ -145,12 +145,18 @@ pub fn build_with(
     ))
 }
 
+/// A written tree's root hash, and the (data, hash) partition indices of
+/// its pair in the partition layout.
+type RootHash = ([u8; 32], Option<(usize, usize)>);
+
 impl Planned {
     /// Writes the planned image onto `dev` (the whole image, of
     /// [`Planned::size`] bytes): tables first, then every partition's
-    /// content. Returns each volume's writer counts, in plan order.
+    /// content, then the verity trees over what was written. Returns each
+    /// volume's writer counts, in plan order; the root hashes, and the
+    /// partition UUIDs that follow from them, go into the plan.
     pub fn write_to(
-        &self,
+        &mut self,
         dev: &mut dyn BlockDevice,
         progress: &mut dyn FnMut(Tick),
     ) -> Result<Vec<crate::fs::VolumeStats>, BuildError> {
@@ -158,10 +164,15 @@ impl Planned {
             crate::part::write_tables(d, dev)?;
         }
         let mut stats = Vec::new();
+        let mut roots = Vec::new();
         for c in &self.contents {
             match c {
                 Content::Volume {
-                    tree, plan, window, ..
+                    tree,
+                    plan,
+                    window,
+                    verity,
+                    ..
                 } => {
                     let desc = plan.describe();
                     let context = format!("writing the {} filesystem", desc.fs_type);
@@ -177,6 +188,19 @@ impl Planned {
                         None => plan.write(tree, dev, progress).map_err(err)?,
                     };
                     stats.push(s);
+                    roots.push(match verity {
+                        Some(t) => {
+                            let root = crate::verity::write_tree(
+                                &t.plan,
+                                dev,
+                                t.data_offset,
+                                t.hash_offset,
+                            )
+                            .map_err(|e| invalid("verity", e.to_string()))?;
+                            Some((root, t.pair))
+                        }
+                        None => None,
+                    });
                 }
                 Content::Blob { path, partition } => {
                     let d = self
@@ -187,6 +211,35 @@ impl Planned {
                 }
             }
         }
+        self.record_verity(&roots, dev)?;
         Ok(stats)
+    }
+
+    /// Puts the root hashes into the plan, and gives each verity pair the
+    /// partition UUIDs of its root hash (data: the first 128 bits, hash:
+    /// the last), rewriting the tables when any changed.
+    fn record_verity(
+        &mut self,
+        roots: &[Option<RootHash>],
+        dev: &mut dyn BlockDevice,
+    ) -> Result<(), BuildError> {
+        let mut paired = false;
+        for (v, r) in self.image.filesystems.iter_mut().zip(roots) {
+            let (Some(desc), Some((root, pair))) = (v.verity.as_mut(), r) else {
+                continue;
+            };
+            desc.roothash = Some(crate::verity::hex(root));
+            if let (Some((i, j)), Some(d)) = (pair, self.disk.as_mut()) {
+                let half = |h: &[u8]| uuid::Uuid::from_slice(h).unwrap_or_default();
+                d.set_partition_uuid(*i, half(&root[..16]));
+                d.set_partition_uuid(*j, half(&root[16..]));
+                paired = true;
+            }
+        }
+        if let (true, Some(d)) = (paired, &self.disk) {
+            crate::part::write_tables(d, dev)?;
+            self.image.partition_table = d.info().map(|t| t.to_json());
+        }
+        Ok(())
     }
 }

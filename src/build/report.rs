@@ -49,6 +49,9 @@ pub struct FsReport {
     pub geometry: serde_json::Value,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The dm-verity tree over the filesystem, with its root hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verity: Option<crate::plan::verity::VerityDescription>,
 }
 
 impl Report {
@@ -81,6 +84,7 @@ impl Report {
                 hardlinks_copied: s.hardlinks_copied,
                 geometry: v.volume.geometry,
                 warnings: v.volume.warnings,
+                verity: v.verity,
             })
             .collect();
         Report {
@@ -101,8 +105,12 @@ impl Report {
             .filesystems
             .iter()
             .map(|f| {
+                let verity = match f.verity.as_ref().and_then(|v| v.roothash.as_deref()) {
+                    Some(h) => format!(", verity root hash {h}"),
+                    None => String::new(),
+                };
                 format!(
-                    "{} {} ({} files, {} dirs, {} of data)",
+                    "{} {} ({} files, {} dirs, {} of data{verity})",
                     f.fs_type,
                     size::human(f.size),
                     f.files,

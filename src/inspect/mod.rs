@@ -80,8 +80,29 @@ pub fn open(path: &Path) -> Result<(Box<dyn ReadAt>, &'static str), IoError> {
     }
 }
 
-/// Identifies the filesystem on `dev`, as JSON (`null` when unknown).
+/// Identifies the filesystem on `dev`, as JSON (`null` when unknown), with
+/// the verity hash area appended after it, if any.
 pub fn probe_fs(dev: &dyn ReadAt) -> Value {
+    let mut fs = probe_one(dev);
+    let end = fs
+        .get("bytes")
+        .and_then(Value::as_u64)
+        .map(crate::plan::verity::align_up);
+    let rest = end.and_then(|e| Some((e, dev.size().checked_sub(e)?)));
+    if let Some((end, len)) = rest.filter(|&(e, len)| e > 0 && len > 0) {
+        let tail = ReadSlice::new(dev, end, len);
+        let found = tail.ok().as_ref().and_then(|t| probe_verity(t));
+        if let (Some(mut v), Some(obj)) = (found, fs.as_object_mut()) {
+            if let Some(m) = v.as_object_mut() {
+                m.insert("hash_offset".into(), json!(end));
+            }
+            obj.insert("verity".into(), v);
+        }
+    }
+    fs
+}
+
+fn probe_one(dev: &dyn ReadAt) -> Value {
     if let Some(e) = ext::probe::probe(dev) {
         return serde_json::to_value(e).unwrap_or(Value::Null);
     }
@@ -99,7 +120,38 @@ pub fn probe_fs(dev: &dyn ReadAt) -> Value {
             "bytes": f.total_bytes,
         });
     }
-    Value::Null
+    if let Some(e) = crate::fs::erofs::probe::probe(dev) {
+        return serde_json::to_value(e).unwrap_or(Value::Null);
+    }
+    if let Some(n) = crate::fs::ntfs::probe::probe(dev) {
+        return json!({
+            "fs_type": "ntfs",
+            "label": n.label.unwrap_or_default(),
+            "uuid": n.serial,
+            "cluster_bytes": n.cluster_bytes,
+            "mft_record_bytes": n.mft_record_bytes,
+            "bytes": n.total_bytes,
+        });
+    }
+    probe_verity(dev).unwrap_or(Value::Null)
+}
+
+/// A dm-verity hash area (its superblock), as a hash partition holds it.
+fn probe_verity(dev: &dyn ReadAt) -> Option<Value> {
+    let mut b = vec![0u8; crate::verity::superblock::SIZE];
+    dev.read_at(0, &mut b).ok()?;
+    let sb = crate::verity::superblock::Superblock::decode(&b)?;
+    Some(json!({
+        "fs_type": "dm-verity",
+        "label": "",
+        "uuid": uuid::Uuid::from_bytes(sb.uuid).to_string(),
+        "algorithm": sb.algorithm,
+        "data_blocks": sb.data_blocks,
+        "data_block_size": sb.data_block_size,
+        "hash_block_size": sb.hash_block_size,
+        "salt": crate::verity::hex(&sb.salt),
+        "bytes": dev.size(),
+    }))
 }
 
 /// Everything `fstool info` reports about an image.
@@ -140,13 +192,21 @@ pub fn render_text(v: &Value) -> String {
         if fs.is_null() {
             return "unknown".to_string();
         }
-        format!(
+        let mut line = format!(
             "{} label={:?} uuid={} size={}",
             fs["fs_type"].as_str().unwrap_or("?"),
             fs["label"].as_str().unwrap_or(""),
             fs["uuid"].as_str().unwrap_or("-"),
             crate::plan::size::human(fs["bytes"].as_u64().unwrap_or(0))
-        )
+        );
+        if let Some(v) = fs.get("verity") {
+            line.push_str(&format!(
+                " + dm-verity at {} ({} data blocks)",
+                v["hash_offset"].as_u64().unwrap_or(0),
+                v["data_blocks"].as_u64().unwrap_or(0)
+            ));
+        }
+        line
     };
     out.push_str(&format!(
         "image: {} {}\n",

@@ -137,6 +137,21 @@ pub fn is_verity_type(s: &str) -> bool {
     matches!(s.trim(), "root-verity" | "usr-verity")
 }
 
+/// The DPS verity type that holds the hash tree of a partition of type
+/// `data`: root-verity for a root partition, usr-verity for a /usr one, of
+/// the same architecture; `None` for any other type.
+pub fn verity_counterpart(data: PartType) -> Option<PartType> {
+    let PartType::Gpt(g) = data else {
+        return None;
+    };
+    let s = g.to_string();
+    let pairs = [(ROOT, ROOT_VERITY), (USR, USR_VERITY)];
+    pairs.iter().find_map(|(data, hash)| {
+        let i = data.iter().position(|d| *d == s)?;
+        Some(PartType::Gpt(guid(hash[i])))
+    })
+}
+
 /// MBR bytes that have a GPT counterpart, so `"0x83"` works on GPT too.
 const MBR_TO_GPT: &[(u8, &str)] = &[
     (0x83, "linux"),

@@ -8,6 +8,7 @@ use crate::container::qcow2::{Qcow2Options, DEFAULT_CLUSTER_SIZE};
 use crate::fs::{Fit, Format, Placement, VolumeContext, VolumeDescription, VolumePlan};
 use crate::part::{self, from_spec::SizeChoice, DiskPlan, PartSize};
 use crate::plan::size;
+use crate::plan::verity::{self as pv, Layout, Site, Target, VerityDescription};
 use crate::spec::{self, values, FsSpec, ImageFormat, ImageSpec, KeyPath, PartitionTable, Spec};
 use crate::tree::resolve::{self, ResolveCtx};
 use crate::tree::store::SourceStore;
@@ -53,6 +54,9 @@ pub struct PlannedVolume {
     pub offset: u64,
     #[serde(flatten)]
     pub volume: VolumeDescription,
+    /// The dm-verity tree over this filesystem, if the spec asks for one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verity: Option<VerityDescription>,
 }
 
 /// A plan with what it takes to carry it out: the resolved trees and the
@@ -75,6 +79,8 @@ pub(crate) enum Content {
         placement: Placement,
         /// Partition window `(offset, size)`, or `None` for a bare volume.
         window: Option<(u64, u64)>,
+        /// A dm-verity tree over the volume, hashed once it is written.
+        verity: Option<Box<Target>>,
     },
     Blob {
         path: PathBuf,
@@ -304,14 +310,31 @@ pub fn plan_with(
         }
         (Some(fs), None) => {
             let id = identity(fs, None);
-            let p = pending(fs, &root.key("filesystem"), 0, &id, cx, formats)?;
+            let at = root.key("filesystem");
+            let p = pending(fs, &at, 0, &id, cx, formats)?;
+            let req = pv::request(fs, &at, (&seed, &id, 0), Site::Bare)?;
             let placement = Placement::default();
             let plan = p.plan(Fit::Auto, placement)?;
+            // The tree follows the data, padded to a whole verity block.
+            let verity = match req {
+                Some(r) => {
+                    let data = pv::align_up(plan.size());
+                    Some(Box::new(Target::new(
+                        &r,
+                        data,
+                        (0, data),
+                        None,
+                        &at.key("verity"),
+                    )?))
+                }
+                None => None,
+            };
             let content = Content::Volume {
                 tree: p.tree,
                 plan,
                 placement,
                 window: None,
+                verity,
             };
             (None, vec![content], None)
         }
@@ -340,18 +363,29 @@ pub fn plan_with(
         .iter()
         .filter_map(|c| match c {
             Content::Volume {
-                plan, placement, ..
+                plan,
+                placement,
+                verity,
+                ..
             } => Some(PlannedVolume {
                 partition: partition_of(disk.as_ref(), placement.offset),
                 offset: placement.offset,
                 volume: plan.describe(),
+                verity: verity.as_ref().map(|t| {
+                    t.describe(
+                        t.pair
+                            .and_then(|(_, j)| disk.as_ref().map(|d| d.partitions()[j].number)),
+                    )
+                }),
             }),
             Content::Blob { .. } => None,
         })
         .collect();
     let size = match (&disk, contents.first()) {
         (Some(d), _) => d.size,
-        (None, Some(Content::Volume { plan, .. })) => plan.size(),
+        (None, Some(Content::Volume { plan, verity, .. })) => {
+            verity.as_ref().map_or(plan.size(), |t| t.end())
+        }
         (None, _) => 0,
     };
     Ok(Planned {
@@ -387,6 +421,9 @@ enum Slot {
         planned: Option<Box<dyn VolumePlan>>,
     },
     Blob(PathBuf),
+    /// The hash partition of a verity pair: written with the data
+    /// partition's tree.
+    Hash,
     Empty,
 }
 
@@ -405,12 +442,36 @@ fn plan_disk(
         ));
     }
     let sector = u64::from(req.sector_size);
+    // 0. Which filesystems carry a verity tree, and which partition holds
+    // each tree of the partition layout.
+    let types: Vec<_> = spec
+        .partitions
+        .iter()
+        .map(|p| part::types::resolve_type(&p.part_type, req.table, req.arch).ok())
+        .collect();
+    let mut vreqs = Vec::new();
+    for (i, p) in spec.partitions.iter().enumerate() {
+        let at = KeyPath::default().key("partitions").index(i);
+        vreqs.push(match &p.filesystem {
+            Some(fs) => {
+                let id = identity(fs, Some((&p.part_type, p.name.as_deref())));
+                let site = Site::Partition {
+                    pairable: pv::pairable(types[i], req.table),
+                };
+                pv::request(fs, &at.key("filesystem"), (seed, &id, i as u64 + 1), site)?
+            }
+            None => None,
+        });
+    }
+    let pv::Pairs { hash_of, data_of } = pv::pair(&spec.partitions, &types, &vreqs)?;
     // 1. Size every partition whose size comes from its content.
     let mut slots = Vec::new();
     let mut requests = Vec::new();
     for (i, p) in spec.partitions.iter().enumerate() {
         let at = KeyPath::default().key("partitions").index(i);
+        let vkey = at.key("filesystem").key("verity");
         let mut slot = match (&p.filesystem, &p.image) {
+            _ if data_of[i].is_some() => Slot::Hash,
             (Some(_), Some(_)) => {
                 return Err(invalid(
                     at.to_string(),
@@ -453,7 +514,17 @@ fn plan_disk(
             (SizeChoice::Remaining, _) => PartSize::Remaining,
             (SizeChoice::Auto, Slot::Fs { pending, planned }) => {
                 let plan = pending.plan(Fit::Auto, Placement::default())?;
-                let bytes = plan.size().div_ceil(sector) * sector;
+                // A verity data device is whole 4 KiB blocks; an appended
+                // tree follows them.
+                let bytes = match &vreqs[i] {
+                    None => plan.size(),
+                    Some(r) if r.layout == Layout::Partition => pv::align_up(plan.size()),
+                    Some(_) => {
+                        let data = pv::align_up(plan.size());
+                        data + pv::hash_size(data, &vkey)?
+                    }
+                };
+                let bytes = bytes.div_ceil(sector) * sector;
                 *planned = Some(plan);
                 PartSize::Bytes(bytes)
             }
@@ -463,6 +534,8 @@ fn plan_disk(
                     .len();
                 PartSize::Bytes(len.max(1).div_ceil(sector) * sector)
             }
+            // Sized below, once its data partition's size is known.
+            (SizeChoice::Auto, Slot::Hash) => PartSize::Bytes(0),
             (SizeChoice::Auto, Slot::Empty) => {
                 return Err(invalid(
                     at.key("size").to_string(),
@@ -473,8 +546,37 @@ fn plan_disk(
         requests.push(part::from_spec::partition_request(i, p, size)?);
         slots.push(slot);
     }
-    // 2. Place the partitions.
-    let dplan = part::plan(&req, &requests)?;
+    // A hash partition of size "auto" is as large as its tree.
+    for (j, data) in data_of.iter().enumerate() {
+        let Some(i) = *data else { continue };
+        let p = &spec.partitions[j];
+        if !matches!(part::from_spec::partition_size(j, p)?, SizeChoice::Auto) {
+            continue;
+        }
+        let key = KeyPath::default().key("partitions").index(j).key("size");
+        let data = match requests[i].size {
+            PartSize::Bytes(n) => pv::align_down(n.div_ceil(sector) * sector),
+            PartSize::Remaining => {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "the hash partition of partitions[{i}] (size \"remaining\") needs an \
+                         explicit size"
+                    ),
+                ))
+            }
+        };
+        requests[j].size = PartSize::Bytes(pv::hash_size(data, &key)?.div_ceil(sector) * sector);
+    }
+    // 2. Place the partitions. A verity pair's UUIDs come from its root
+    // hash, known once the data is written: nil until then.
+    let mut dplan = part::plan(&req, &requests)?;
+    for (i, j) in hash_of.iter().enumerate() {
+        if let Some(j) = *j {
+            dplan.set_partition_uuid(i, uuid::Uuid::nil());
+            dplan.set_partition_uuid(j, uuid::Uuid::nil());
+        }
+    }
     // 3. Put every filesystem in its place; plan the ones of given size.
     let mut contents = Vec::new();
     for (i, slot) in slots.into_iter().enumerate() {
@@ -485,21 +587,35 @@ fn plan_disk(
         };
         match slot {
             Slot::Fs { pending, planned } => {
+                let target = match &vreqs[i] {
+                    Some(r) => Some(Box::new(verity_target(r, i, hash_of[i], &dplan)?)),
+                    None => None,
+                };
+                // The filesystem's room: the partition, or the verity data
+                // blocks of it.
+                let room = target
+                    .as_ref()
+                    .map_or(pp.size_bytes(), |t| t.plan.data_blocks * pv::BLOCK);
                 let plan = match planned {
                     Some(mut plan) => {
                         plan.place(placement);
                         plan
                     }
-                    None => pending.plan(Fit::Exact(pp.size_bytes()), placement)?,
+                    None => pending.plan(Fit::Exact(room), placement)?,
                 };
-                if plan.size() > pp.size_bytes() {
+                if plan.size() > room {
                     return Err(invalid(
                         format!("partitions[{i}].size"),
                         format!(
-                            "the filesystem needs {} bytes ({}) but the partition has {}",
+                            "the filesystem needs {} bytes ({}) but the partition has {}{}",
                             plan.size(),
                             size::human(plan.size()),
-                            pp.size_bytes()
+                            room,
+                            if target.is_some() {
+                                " besides its verity hash tree"
+                            } else {
+                                ""
+                            }
                         ),
                     ));
                 }
@@ -508,11 +624,56 @@ fn plan_disk(
                     plan,
                     placement,
                     window: Some((pp.offset_bytes(), pp.size_bytes())),
+                    verity: target,
                 });
             }
             Slot::Blob(path) => contents.push(Content::Blob { path, partition: i }),
-            Slot::Empty => {}
+            Slot::Hash | Slot::Empty => {}
         }
     }
     Ok((dplan, contents))
+}
+
+/// The tree over partition `i`: appended inside it, or in its hash
+/// partition `hash`, which must be large enough.
+fn verity_target(
+    r: &pv::Request,
+    i: usize,
+    hash: Option<usize>,
+    dplan: &DiskPlan,
+) -> Result<Target, BuildError> {
+    let at = KeyPath::default().key("partitions");
+    let vkey = at.index(i).key("filesystem").key("verity");
+    let pp = &dplan.partitions()[i];
+    match (r.layout, hash) {
+        (Layout::Appended, _) => {
+            let (data, _) = pv::appended_fit(pp.size_bytes(), &vkey)?;
+            let at = (pp.offset_bytes(), pp.offset_bytes() + data);
+            Target::new(r, data, at, None, &vkey)
+        }
+        (Layout::Partition, Some(j)) => {
+            let hp = &dplan.partitions()[j];
+            let data = pv::align_down(pp.size_bytes());
+            let at = (pp.offset_bytes(), hp.offset_bytes());
+            let t = Target::new(r, data, at, Some((i, j)), &vkey)?;
+            if t.plan.hash_size > hp.size_bytes() {
+                return Err(invalid(
+                    at_size(j),
+                    format!(
+                        "holds the verity hash tree of partitions[{i}], which needs {} bytes \
+                         ({}); the partition has {}",
+                        t.plan.hash_size,
+                        size::human(t.plan.hash_size),
+                        hp.size_bytes()
+                    ),
+                ));
+            }
+            Ok(t)
+        }
+        (Layout::Partition, None) => Err(invalid(vkey, "no partition holds this hash tree")),
+    }
+}
+
+fn at_size(j: usize) -> KeyPath {
+    KeyPath::default().key("partitions").index(j).key("size")
 }

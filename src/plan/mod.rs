@@ -7,3 +7,4 @@ pub mod ids;
 pub mod image;
 pub mod manifest;
 pub mod size;
+pub mod verity;

@@ -130,6 +130,10 @@ pub struct FsSpec {
     /// the image should hold. Entries and rules may still set it.
     #[serde(default)]
     pub keep_host_setgid: bool,
+    /// A dm-verity hash tree over the filesystem: `true`, `"appended"`,
+    /// `"partition"`, or a table with `layout`, `salt` and `uuid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verity: Option<VeritySpec>,
 
     // ---- ext ----
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -191,6 +195,34 @@ pub struct FsSpec {
     /// A genext2fs/makedevs device table file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_table: Option<PathBuf>,
+}
+
+/// `verity = ...` on a filesystem. The planner
+/// ([`crate::plan::verity`]) turns it into a layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum VeritySpec {
+    /// `true`: the hash partition for a `linux-root`/`linux-usr` partition
+    /// of a GPT disk, else appended; `false`: no tree.
+    On(bool),
+    /// `"appended"` or `"partition"`.
+    Layout(String),
+    Table(VerityTable),
+}
+
+/// `[filesystem.verity]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerityTable {
+    /// `"appended"` or `"partition"`; as `verity = true` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<String>,
+    /// Salt in hex (at most 256 bytes); derived from the seed when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+    /// The verity superblock's UUID; derived from the seed when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

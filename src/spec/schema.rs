@@ -39,6 +39,18 @@ pub fn schema() -> Value {
             "sparse": { "type": "boolean" },
             "preserve_xattrs": { "type": "boolean" },
             "keep_host_setgid": { "type": "boolean" },
+            "verity": {
+                "description": "A dm-verity hash tree: true, \"appended\" (after the data), \"partition\" (in the paired root-verity/usr-verity partition), or a table.",
+                "anyOf": [
+                    { "type": "boolean" },
+                    { "enum": ["appended", "partition"] },
+                    obj(&[], json!({
+                        "layout": { "enum": ["appended", "partition"] },
+                        "salt": { "type": "string", "pattern": "^([0-9a-fA-F]{2}){0,256}$" },
+                        "uuid": string("The verity superblock's UUID."),
+                    })),
+                ]
+            },
             "block_size": uint("Block size in bytes.", u32max),
             "inode_size": uint("Inode size in bytes.", u64::from(u16::MAX)),
             "inodes": { "$ref": "#/$defs/count" },

@@ -250,6 +250,19 @@ pub fn build(plan: &VerityPlan, read: ReadData) -> Result<Built, VerityError> {
     Ok(Built { area, root_hash })
 }
 
+/// Hashes the data `plan` covers, read from `dev` at `data_offset`, and
+/// writes the hash area at `hash_offset`. Returns the root hash.
+pub fn write_tree(
+    plan: &VerityPlan,
+    dev: &mut dyn crate::io::BlockDevice,
+    data_offset: u64,
+    hash_offset: u64,
+) -> Result<[u8; 32], VerityError> {
+    let built = build(plan, &mut |off, buf| dev.read_at(data_offset + off, buf))?;
+    dev.write_at(hash_offset, &built.area)?;
+    Ok(built.root_hash)
+}
+
 /// Lower-case hex of a root hash.
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()

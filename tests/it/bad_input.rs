@@ -465,7 +465,7 @@ fn source_that_changes_size_during_the_build_is_an_error() {
             output: None,
             env_source_date_epoch: None,
         };
-        let planned = fstool::plan(&spec, &opts).unwrap();
+        let mut planned = fstool::plan(&spec, &opts).unwrap();
         let f = std::fs::OpenOptions::new()
             .write(true)
             .open(tree.join("f.bin"))
@@ -647,6 +647,53 @@ fn fat_on_a_disk_with_4096_byte_sectors_is_refused() {
     );
     // ext4 on the same disk builds.
     let ok = disk.replace("\"fat32\"", "\"ext4\"");
+    build_ok(&c.spec(&ok), &c.out(), &[]);
+    crate::disk::validators_clean(&c.out());
+}
+
+/// A verity request that cannot be met names the key (and its line) and
+/// what would work.
+#[test]
+fn verity_mistakes_name_the_key() {
+    let c = Case::new();
+    let bare = "version = 1\n[filesystem]\ntype = \"erofs\"\nverity = \"partition\"\n";
+    c.build_fails(bare, &["spec.toml:4", "filesystem.verity", "\"appended\""]);
+    let odd = bare.replace("\"partition\"", "\"sideways\"");
+    c.build_fails(&odd, &["filesystem.verity", "sideways"]);
+    let salt = bare.replace("\"partition\"", "{ salt = \"abc\" }");
+    c.build_fails(&salt, &["filesystem.verity.salt", "hex"]);
+
+    let disk = "version = 1\n[image]\npartition_table = \"gpt\"\n\
+                [[partitions]]\ntype = \"linux-root\"\nsize = \"8MiB\"\n\
+                [partitions.filesystem]\ntype = \"ext4\"\nverity = true\n";
+    // No root-verity partition to hold the tree.
+    c.build_fails(
+        disk,
+        &[
+            "spec.toml:9",
+            "partitions[0].filesystem.verity",
+            "root-verity",
+        ],
+    );
+    // A hash partition too small says how much the tree needs.
+    let small = format!("{disk}[[partitions]]\ntype = \"root-verity\"\nsize = 512\n");
+    let need = fstool::verity::hash_size_for(8 << 20).unwrap();
+    c.build_fails(
+        &small,
+        &["partitions[1].size", &format!("needs {need} bytes")],
+    );
+    // A verity pair's UUIDs are the root hash's.
+    let pinned = format!(
+        "{disk}[[partitions]]\ntype = \"root-verity\"\n\
+         uuid = \"11111111-2222-3333-4444-555555555555\"\n"
+    );
+    c.build_fails(&pinned, &["partitions[1].uuid", "root hash"]);
+    // A plain linux partition has no hash-partition type.
+    let plain = disk.replace("\"linux-root\"", "\"linux\"");
+    let plain = plain.replace("verity = true", "verity = \"partition\"");
+    c.build_fails(&plain, &["partitions[0].filesystem.verity", "appended"]);
+    // With the partition added, it builds.
+    let ok = format!("{disk}[[partitions]]\ntype = \"root-verity\"\n");
     build_ok(&c.spec(&ok), &c.out(), &[]);
     crate::disk::validators_clean(&c.out());
 }

@@ -406,6 +406,7 @@ reserved_percent = 1.5
 device_table = "devs.txt"
 compression = "none"
 dedupe = true
+verity = { layout = "appended", salt = "00ff", uuid = "0fc63daf-8483-4772-8e79-3d69d8477de4" }
 
 [[filesystem.entries]]
 path = "/f"

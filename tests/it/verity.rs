@@ -168,3 +168,246 @@ pub fn check_report_verity(
         raw.display()
     );
 }
+
+/// A host tree whose data spans several hundred verity blocks, so that the
+/// tree has two levels.
+fn big_source(dir: &Path) -> std::path::PathBuf {
+    let src = dir.join("src");
+    write_file(&src, "usr/lib/big.bin", &pattern(3 << 20, 7));
+    write_file(&src, "etc/hostname", b"appliance\n");
+    write_file(&src, "usr/bin/tool", &pattern(70_000, 8));
+    src
+}
+
+fn build_with_report(spec_text: &str, dir: &Path, name: &str) -> (std::path::PathBuf, Value) {
+    let spec = dir.join(format!("{name}.toml"));
+    std::fs::write(&spec, spec_text).unwrap();
+    let img = dir.join(format!("{name}.img"));
+    let report = dir.join(format!("{name}.json"));
+    build_ok(&spec, &img, &["--report", report.to_str().unwrap()]);
+    let r = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    (img, r)
+}
+
+use serde_json::Value;
+
+/// `veritysetup dump` of a hash area shows the salt and UUID the report
+/// gives (derived from the seed).
+fn dump_shows(hash_dev: &Path, offset: Option<u64>, v: &Value) {
+    let Some(vs) = tool("veritysetup") else {
+        return;
+    };
+    let mut c = Command::new(vs);
+    c.arg("dump").arg(hash_dev);
+    if let Some(o) = offset {
+        c.arg(format!("--hash-offset={o}"));
+    }
+    let dump = run_ok(&mut c);
+    for k in ["salt", "uuid"] {
+        assert!(
+            dump.contains(v[k].as_str().unwrap()),
+            "dump lacks {k}:\n{dump}"
+        );
+    }
+    let blocks = v["data_blocks"].as_u64().unwrap().to_string();
+    assert!(
+        dump.contains(&blocks),
+        "dump lacks the block count:\n{dump}"
+    );
+}
+
+#[test]
+fn bare_erofs_with_an_appended_tree_verifies_and_is_pinned() {
+    let d = tempfile::tempdir().unwrap();
+    let src = big_source(d.path());
+    let spec = format!(
+        "version = 1\nseed = \"verity-bare\"\nsource_date_epoch = 1700000000\n\n\
+         [filesystem]\ntype = \"erofs\"\nsource = {}\nverity = \"appended\"\n",
+        toml_path(&src)
+    );
+    let (img, r) = build_with_report(&spec, d.path(), "bare");
+    let fs = &r["filesystems"][0];
+    let v = &fs["verity"];
+    assert_eq!(v["layout"], "appended");
+    let off = v["hash_offset"].as_u64().unwrap();
+    let root = v["roothash"].as_str().unwrap().to_string();
+    assert_eq!(off % 4096, 0);
+    assert!(fs["size"].as_u64().unwrap() <= off);
+    assert_eq!(v["data_blocks"].as_u64().unwrap() * 4096, off);
+    assert!(v["data_blocks"].as_u64().unwrap() > 128, "two tree levels");
+    let hash_size = v["hash_size"].as_u64().unwrap();
+    assert_eq!(std::fs::metadata(&img).unwrap().len(), off + hash_size);
+    assert_eq!(r["size"].as_u64().unwrap(), off + hash_size);
+
+    assert!(
+        verify_ok(&img, &img, &root, Some(off)),
+        "veritysetup verify"
+    );
+    dump_shows(&img, Some(off), v);
+    let data = d.path().join("data.erofs");
+    crate::examples::extract(&img, 0, off, &data);
+    crate::erofs::fsck_clean(&data);
+
+    // `fstool info` finds the tree after the filesystem.
+    let info = run_ok(fstool().args(["info", "--json"]).arg(&img));
+    let info: Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["filesystem"]["fs_type"], "erofs");
+    assert_eq!(info["filesystem"]["verity"]["hash_offset"], off);
+    assert_eq!(info["filesystem"]["verity"]["salt"], v["salt"]);
+
+    // One flipped byte of file data fails verification.
+    if tool("veritysetup").is_some() {
+        let mut bytes = std::fs::read(&img).unwrap();
+        bytes[(off / 2) as usize] ^= 0x01;
+        let bad = d.path().join("bad.img");
+        std::fs::write(&bad, &bytes).unwrap();
+        assert!(!verify_ok(&bad, &bad, &root, Some(off)), "flipped byte");
+    }
+    insta::assert_snapshot!(
+        "verity_bare_erofs",
+        format!("image {}\nroot {root}", sha256_file(&img))
+    );
+}
+
+const ROOT_X86_64: &str = "4f68bce3-e8cd-4db1-96e7-fbcaf984b709";
+const ROOT_VERITY_X86_64: &str = "2c7357ed-ebd2-46d9-aec1-23d437ec2bf5";
+
+fn disk_spec(src: &Path, esp: &Path) -> String {
+    format!(
+        "version = 1\nseed = \"verity-disk\"\nsource_date_epoch = 1700000000\n\n\
+         [image]\npartition_table = \"gpt\"\n\n\
+         [[partitions]]\nname = \"ESP\"\ntype = \"esp\"\nsize = \"40MiB\"\n\
+         [partitions.filesystem]\ntype = \"fat32\"\nsource = {}\n\n\
+         [[partitions]]\nname = \"root\"\ntype = \"linux-root\"\n\
+         [partitions.filesystem]\ntype = \"erofs\"\nsource = {}\nverity = true\n\n\
+         [[partitions]]\nname = \"root-verity\"\ntype = \"root-verity\"\n",
+        toml_path(esp),
+        toml_path(src)
+    )
+}
+
+#[test]
+fn gpt_root_and_root_verity_pair_follow_the_dps() {
+    let d = tempfile::tempdir().unwrap();
+    let src = big_source(d.path());
+    let esp = d.path().join("esp");
+    write_file(&esp, "EFI/BOOT/BOOTX64.EFI", &pattern(4096, 3));
+    let spec = disk_spec(&src, &esp);
+    let (img, r) = build_with_report(&spec, d.path(), "disk");
+    let fs = &r["filesystems"][1];
+    let v = &fs["verity"];
+    assert_eq!(v["layout"], "partition");
+    assert_eq!(v["hash_partition"], 3);
+    let root = v["roothash"].as_str().unwrap().to_string();
+    crate::verity::check_report_verity(&img, &r, fs, v, d.path());
+
+    // sfdisk sees the DPS types, and UUIDs that are the root hash's halves.
+    if let Some(sfdisk) = tool("sfdisk") {
+        let out = run_ok(Command::new(sfdisk).arg("--json").arg(&img));
+        let t: Value = serde_json::from_str(&out).unwrap();
+        let parts = t["partitiontable"]["partitions"].as_array().unwrap();
+        let plain = |p: &Value, k: &str| p[k].as_str().unwrap().to_lowercase().replace('-', "");
+        assert_eq!(plain(&parts[1], "type"), ROOT_X86_64.replace('-', ""));
+        assert_eq!(
+            plain(&parts[2], "type"),
+            ROOT_VERITY_X86_64.replace('-', "")
+        );
+        assert_eq!(plain(&parts[1], "uuid"), root[..32]);
+        assert_eq!(plain(&parts[2], "uuid"), root[32..]);
+    }
+    // The hash partition's superblock carries the seed's salt and UUID.
+    let parts = r["partition_table"]["partitions"].as_array().unwrap();
+    let hash_part = d.path().join("p3.img");
+    let p3 = &parts[2];
+    crate::examples::extract(
+        &img,
+        p3["offset"].as_u64().unwrap(),
+        p3["size"].as_u64().unwrap(),
+        &hash_part,
+    );
+    dump_shows(&hash_part, None, v);
+
+    // One flipped byte in the root partition fails verification.
+    if tool("veritysetup").is_some() {
+        let p2 = &parts[1];
+        let data = d.path().join("p2.img");
+        crate::examples::extract(
+            &img,
+            p2["offset"].as_u64().unwrap(),
+            v["data_blocks"].as_u64().unwrap() * 4096,
+            &data,
+        );
+        assert!(verify_ok(&data, &hash_part, &root, None));
+        let mut bytes = std::fs::read(&data).unwrap();
+        let at = bytes.len() / 3;
+        bytes[at] ^= 0x40;
+        std::fs::write(&data, &bytes).unwrap();
+        assert!(!verify_ok(&data, &hash_part, &root, None), "flipped byte");
+    }
+
+    // `fstool plan` leaves the pair's UUIDs nil: they are not known yet.
+    let plan_spec = d.path().join("disk.toml");
+    let plan = run_ok(fstool().args(["plan", "--json"]).arg(&plan_spec));
+    let plan: Value = serde_json::from_str(&plan).unwrap();
+    let pparts = plan["partition_table"]["partitions"].as_array().unwrap();
+    assert_eq!(pparts[1]["uuid"], uuid::Uuid::nil().to_string());
+    assert_eq!(pparts[2]["uuid"], uuid::Uuid::nil().to_string());
+    assert!(plan["filesystems"][1]["verity"].get("roothash").is_none());
+    assert_eq!(plan["filesystems"][1]["verity"]["salt"], v["salt"]);
+
+    // systemd recognises the pair by the root hash, and no other.
+    if let Some(dissect) = tool("systemd-dissect").filter(|_| can_loop_mount()) {
+        let out = run_ok(
+            Command::new(&dissect)
+                .args(["--json=short", &format!("--root-hash={root}")])
+                .arg(&img),
+        );
+        let j: Value = serde_json::from_str(&out).unwrap();
+        let mounts = j["mounts"].as_array().unwrap();
+        let rootm = mounts.iter().find(|m| m["designator"] == "root").unwrap();
+        assert_eq!(rootm["verity"], "yes", "{out}");
+        assert_eq!(rootm["fstype"], "erofs", "{out}");
+        let mut wrong = root.clone().into_bytes();
+        wrong[0] = if wrong[0] == b'0' { b'1' } else { b'0' };
+        let wrong = String::from_utf8(wrong).unwrap();
+        let out = run(Command::new(&dissect)
+            .arg(format!("--root-hash={wrong}"))
+            .arg(&img));
+        assert!(!out.status.success(), "a wrong root hash must not match");
+    }
+    insta::assert_snapshot!(
+        "verity_gpt_disk",
+        format!("image {}\nroot {root}", sha256_file(&img))
+    );
+}
+
+#[test]
+fn ext4_partition_with_an_appended_tree() {
+    let d = tempfile::tempdir().unwrap();
+    let src = big_source(d.path());
+    let spec = format!(
+        "version = 1\nseed = \"verity-ext\"\n\n[image]\npartition_table = \"gpt\"\n\n\
+         [[partitions]]\ntype = \"linux\"\nsize = \"20MiB\"\n\
+         [partitions.filesystem]\ntype = \"ext4\"\nsource = {}\n\
+         verity = {{ layout = \"appended\", salt = \"00ff\" }}\n",
+        toml_path(&src)
+    );
+    let (img, r) = build_with_report(&spec, d.path(), "ext");
+    let fs = &r["filesystems"][0];
+    let v = &fs["verity"];
+    assert_eq!(v["layout"], "appended");
+    assert_eq!(v["salt"], "00ff");
+    let off = v["hash_offset"].as_u64().unwrap();
+    let part = r["partition_table"]["partitions"][0]["size"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(part, 20 << 20);
+    assert!(off + v["hash_size"].as_u64().unwrap() <= part);
+    assert!(fs["size"].as_u64().unwrap() <= off);
+    // The filesystem takes every block the tree leaves.
+    assert!(part - off - v["hash_size"].as_u64().unwrap() < 4096 * 2);
+    crate::verity::check_report_verity(&img, &r, fs, v, d.path());
+    let data = d.path().join("data.ext4");
+    crate::examples::extract(&img, fs["offset"].as_u64().unwrap(), off, &data);
+    crate::ext::fsck_clean(&data);
+}
