@@ -16,9 +16,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::headers::header_fields;
 use super::volume::{open_fs, InspectError};
-use crate::fs::ext::read::superblock::{self, Superblock};
-use crate::fs::fat::boot::Bpb;
 use crate::io::{ReadAt, ReadSlice};
 use crate::part::{self, PartitionTableInfo};
 use crate::read::{self, Kind, Metadata, VolumeReader};
@@ -62,22 +61,7 @@ fn f(
 
 /// Compares two opened devices byte for byte (1 MiB at a time).
 fn same_bytes(a: &dyn ReadAt, b: &dyn ReadAt) -> Result<bool, InspectError> {
-    if a.size() != b.size() {
-        return Ok(false);
-    }
-    let size = a.size();
-    let mut off = 0u64;
-    while off < size {
-        let n = usize::try_from(size.saturating_sub(off).min(1 << 20)).unwrap_or(1 << 20);
-        let (mut x, mut y) = (vec![0u8; n], vec![0u8; n]);
-        a.read_at(off, &mut x)?;
-        b.read_at(off, &mut y)?;
-        if x != y {
-            return Ok(false);
-        }
-        off = off.saturating_add(n as u64);
-    }
-    Ok(true)
+    Ok(first_byte_difference(a, b)?.is_none())
 }
 
 /// Compares images `a` and `b`.
@@ -158,7 +142,21 @@ pub fn diff(a: &Path, b: &Path) -> Result<DiffReport, InspectError> {
         if same_bytes(&va, &vb)? {
             continue;
         }
+        let before = out.len();
         volume(&place, &va, &vb, &mut out)?;
+        // Nothing structural explains it (free space, a hash tree, a
+        // format without a reader): say where the bytes part.
+        if out.len() == before {
+            if let Some(at) = first_byte_difference(&va, &vb)? {
+                out.push(f(
+                    "bytes",
+                    &place,
+                    "first difference at byte",
+                    Some(at.to_string()),
+                    None,
+                ));
+            }
+        }
     }
     Ok(DiffReport {
         same: false,
@@ -252,90 +250,6 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// The named header fields of the filesystem on `d`: its format name and
-/// (field, value) pairs.
-fn header_fields(d: &dyn ReadAt) -> Option<(&'static str, Vec<(&'static str, String)>)> {
-    let mut sb = vec![0u8; superblock::SIZE];
-    if d.read_at(superblock::OFFSET, &mut sb).is_ok() {
-        if let Ok(s) = Superblock::decode(&sb, d.size()) {
-            return Some(("ext superblock", ext_fields(&s)));
-        }
-    }
-    let mut bs = [0u8; 512];
-    d.read_at(0, &mut bs).ok()?;
-    let b = Bpb::decode(&bs)?;
-    b.layout().ok()?;
-    Some(("FAT boot sector", fat_fields(&b)))
-}
-
-fn ext_fields(s: &Superblock) -> Vec<(&'static str, String)> {
-    vec![
-        ("s_inodes_count", s.inodes_count.to_string()),
-        ("s_blocks_count", s.blocks_count.to_string()),
-        ("s_free_blocks_count", s.free_blocks_count.to_string()),
-        ("s_free_inodes_count", s.free_inodes_count.to_string()),
-        ("s_first_data_block", s.first_data_block.to_string()),
-        ("block size", s.block_size.to_string()),
-        ("s_blocks_per_group", s.blocks_per_group.to_string()),
-        ("s_inodes_per_group", s.inodes_per_group.to_string()),
-        ("s_mtime", s.mtime.to_string()),
-        ("s_wtime", s.wtime.to_string()),
-        ("s_state", s.state.to_string()),
-        ("s_rev_level", s.rev_level.to_string()),
-        ("s_first_ino", s.first_ino.to_string()),
-        ("s_inode_size", s.inode_size.to_string()),
-        ("s_feature_compat", format!("{:#x}", s.feature_compat)),
-        ("s_feature_incompat", format!("{:#x}", s.feature_incompat)),
-        ("s_feature_ro_compat", format!("{:#x}", s.feature_ro_compat)),
-        ("s_uuid", uuid::Uuid::from_bytes(s.uuid).to_string()),
-        (
-            "s_volume_name",
-            String::from_utf8_lossy(&s.volume_name)
-                .trim_end_matches('\0')
-                .to_string(),
-        ),
-        (
-            "s_hash_seed",
-            uuid::Uuid::from_bytes(s.hash_seed).to_string(),
-        ),
-        ("s_def_hash_version", s.def_hash_version.to_string()),
-        ("s_desc_size", s.desc_size.to_string()),
-        ("s_mkfs_time", s.mkfs_time.to_string()),
-        ("s_kbytes_written", s.kbytes_written.to_string()),
-        ("s_checksum", format!("{:#010x}", s.checksum)),
-    ]
-}
-
-fn fat_fields(b: &Bpb) -> Vec<(&'static str, String)> {
-    vec![
-        (
-            "BS_OEMName",
-            String::from_utf8_lossy(&b.oem_name).into_owned(),
-        ),
-        ("BPB_BytsPerSec", b.bytes_per_sector.to_string()),
-        ("BPB_SecPerClus", b.sectors_per_cluster.to_string()),
-        ("BPB_RsvdSecCnt", b.reserved_sectors.to_string()),
-        ("BPB_NumFATs", b.fats.to_string()),
-        ("BPB_RootEntCnt", b.root_entries.to_string()),
-        ("BPB_TotSec16", b.total_sectors_16.to_string()),
-        ("BPB_Media", format!("{:#04x}", b.media)),
-        ("BPB_FATSz16", b.fat_size_16.to_string()),
-        ("BPB_SecPerTrk", b.sectors_per_track.to_string()),
-        ("BPB_NumHeads", b.heads.to_string()),
-        ("BPB_HiddSec", b.hidden_sectors.to_string()),
-        ("BPB_TotSec32", b.total_sectors_32.to_string()),
-        ("BPB_FATSz32", b.fat_size_32.to_string()),
-        ("BPB_RootClus", b.root_cluster.to_string()),
-        ("BS_BootSig", format!("{:#04x}", b.boot_signature)),
-        ("BS_VolID", format!("{:08X}", b.volume_id)),
-        ("BS_VolLab", String::from_utf8_lossy(&b.label).into_owned()),
-        (
-            "BS_FilSysType",
-            String::from_utf8_lossy(&b.fs_type).into_owned(),
-        ),
-    ]
-}
-
 /// Layers 3 and 4 for one volume.
 fn volume(
     place: &str,
@@ -356,8 +270,8 @@ fn volume(
             // A checksum that moved with the fields it covers is theirs.
             if diffs.len() > 1 {
                 for d in &mut diffs {
-                    if d.field == "s_checksum" {
-                        d.field = "s_checksum (covers the fields above)".into();
+                    if d.field == "s_checksum" || d.field == "checksum" {
+                        d.field = format!("{} (covers the fields above)", d.field);
                     }
                 }
             }
@@ -369,14 +283,45 @@ fn volume(
             return Ok(());
         }
     }
-    let err = |source| InspectError::Read {
-        image: place.to_string(),
-        source,
-    };
-    let (Some(ra), Some(rb)) = (open_fs(a).map_err(err)?, open_fs(b).map_err(err)?) else {
+    // A side that cannot be opened is itself the finding (a checksum that
+    // no longer matches its block, say).
+    let (ra, rb) = (open_fs(a), open_fs(b));
+    if ra.is_err() || rb.is_err() {
+        let state = |r: &Result<_, read::ReadError>| match r {
+            Ok(_) => "readable".to_string(),
+            Err(e) => format!("unreadable: {e}"),
+        };
+        out.push(f(
+            "filesystem",
+            place,
+            "reader",
+            Some(state(&ra)),
+            Some(state(&rb)),
+        ));
+        return Ok(());
+    }
+    let (Ok(Some(ra)), Ok(Some(rb))) = (ra, rb) else {
         return Ok(());
     };
     tree(place, ra.as_ref(), rb.as_ref(), out)
+}
+
+/// The first byte where two devices differ, or `None` (the shorter one's
+/// end when one is a prefix of the other).
+fn first_byte_difference(a: &dyn ReadAt, b: &dyn ReadAt) -> Result<Option<u64>, InspectError> {
+    let size = a.size().min(b.size());
+    let mut off = 0u64;
+    while off < size {
+        let n = usize::try_from(size.saturating_sub(off).min(1 << 20)).unwrap_or(1 << 20);
+        let (mut x, mut y) = (vec![0u8; n], vec![0u8; n]);
+        a.read_at(off, &mut x)?;
+        b.read_at(off, &mut y)?;
+        if let Some(i) = x.iter().zip(&y).position(|(p, q)| p != q) {
+            return Ok(Some(off.saturating_add(i as u64)));
+        }
+        off = off.saturating_add(n as u64);
+    }
+    Ok((a.size() != b.size()).then_some(size))
 }
 
 fn entries(

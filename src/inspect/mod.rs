@@ -6,6 +6,7 @@
 
 pub mod diff;
 pub mod extract;
+mod headers;
 pub mod ls;
 pub mod verify;
 pub mod volume;

@@ -3,6 +3,7 @@
 //! writer (`fs::ext::plan`, `fs::fat::plan`, `part::plan`) and is a pure
 //! function of the tree and options.
 
+mod disk;
 pub mod ids;
 pub mod image;
 pub mod manifest;

@@ -105,7 +105,6 @@ pub(crate) enum CorruptKind {
     #[allow(dead_code)] // the ext reader's
     Entry { what: &'static str, at: u64 },
     /// A stored checksum that does not match.
-    #[allow(dead_code)] // readers do not verify checksums yet
     Checksum { what: &'static str, at: u64 },
     /// A block, cluster or inode number outside the volume.
     OutOfRange {

@@ -1,6 +1,7 @@
 //! fstool's volume readers against hostile images: images built by fstool
 //! (ext2 with block maps, ext4 with extents, htree directories and xattrs
-//! in and out of the inode, FAT12/16/32 with long names), then damaged
+//! in and out of the inode, FAT12/16/32 with long names, EROFS with
+//! inline, plain and shared-xattr inodes), then damaged
 //! byte by byte with a seeded PRNG. Each variant is opened, walked and
 //! every file read back through the `VolumeReader` trait. Errors are
 //! fine; a panic fails the test, and so does a variant that takes too
@@ -120,9 +121,11 @@ fn exercise(r: &dyn VolumeReader) -> Result<usize, ReadError> {
     Ok(entries.len())
 }
 
-fn open(fat: bool, dev: &MemDevice) -> Result<Box<dyn VolumeReader + '_>, ReadError> {
-    Ok(if fat {
+fn open<'a>(name: &str, dev: &'a MemDevice) -> Result<Box<dyn VolumeReader + 'a>, ReadError> {
+    Ok(if name.starts_with("fat") {
         Box::new(fstool::fs::fat::FatVolume::open(dev)?)
+    } else if name == "erofs" {
+        Box::new(fstool::fs::erofs::volume::ErofsVolume::open(dev)?)
     } else {
         Box::new(fstool::fs::ext::read::ExtVolume::open(dev)?)
     })
@@ -140,6 +143,7 @@ fn readers_survive_damaged_images() {
         ("fat12", "type = \"fat12\"", true),
         ("fat16", "type = \"fat16\"", true),
         ("fat32", "type = \"fat32\"", true),
+        ("erofs", "type = \"erofs\"", false),
     ];
     let mut total = 0u64;
     let mut failed = 0u64;
@@ -149,7 +153,7 @@ fn readers_survive_damaged_images() {
         let dev = MemDevice {
             data: clean.clone(),
         };
-        let n = exercise(open(fat, &dev).unwrap().as_ref()).unwrap();
+        let n = exercise(open(name, &dev).unwrap().as_ref()).unwrap();
         assert!(n > 300, "{name}: only {n} entries in the clean image");
         // Damage lands on bytes that hold something: metadata and data
         // alike. Zero runs are mostly free space.
@@ -173,7 +177,7 @@ fn readers_survive_damaged_images() {
                 };
             }
             let t = Instant::now();
-            let result = open(fat, &dev).and_then(|r| exercise(r.as_ref()));
+            let result = open(name, &dev).and_then(|r| exercise(r.as_ref()));
             let took = t.elapsed();
             assert!(
                 took < MAX_VARIANT_TIME,
@@ -192,7 +196,7 @@ fn readers_survive_damaged_images() {
                 std::fs::write(&da, &dev.data).unwrap();
                 let t = Instant::now();
                 let _ = fstool::inspect::diff::diff(&ca, &da);
-                if let Ok(r) = open(fat, &dev) {
+                if let Ok(r) = open(name, &dev) {
                     let _ = fstool::inspect::extract::to_tar(
                         r.as_ref(),
                         "damaged",

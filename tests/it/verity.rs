@@ -375,6 +375,36 @@ fn gpt_root_and_root_verity_pair_follow_the_dps() {
             .arg(&img));
         assert!(!out.status.success(), "a wrong root hash must not match");
     }
+    // Another seed: `fstool diff` explains the pair by its GUIDs (new root
+    // hash) and the hash partition's superblock (new salt and UUID).
+    let other = d.path().join("other.img");
+    build_ok(&d.path().join("disk.toml"), &other, &["--seed", "other"]);
+    let out = run(fstool().arg("diff").arg(&img).arg(&other).arg("--json"));
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found: Vec<(String, String)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["place"].as_str().unwrap().to_string(),
+                f["field"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for want in [
+        ("partition 2", "GUID"),
+        ("partition 3", "GUID"),
+        ("partition 3: dm-verity superblock", "salt"),
+        ("partition 3: dm-verity superblock", "uuid"),
+        ("partition 2: EROFS superblock", "uuid"),
+    ] {
+        assert!(
+            found.contains(&(want.0.into(), want.1.into())),
+            "{want:?} missing: {found:?}"
+        );
+    }
     insta::assert_snapshot!(
         "verity_gpt_disk",
         format!("image {}\nroot {root}", sha256_file(&img))

@@ -10,6 +10,7 @@ use crate::fs::{Fit, Format};
 use crate::io::{BlockDevice, ReadAt};
 use crate::plan::ids;
 use crate::progress::Tick;
+use crate::read::{ReadError, VolumeReader};
 use crate::spec::{values, FsSpec, KeyPath};
 use crate::tree::Tree;
 
@@ -36,6 +37,10 @@ impl Format for Erofs {
 
     fn probe(&self, dev: &dyn ReadAt) -> Option<serde_json::Value> {
         super::probe::probe(dev).and_then(|i| serde_json::to_value(i).ok())
+    }
+
+    fn open(&self, dev: Box<dyn ReadAt>) -> Result<Box<dyn VolumeReader>, ReadError> {
+        Ok(Box::new(super::volume::ErofsVolume::open(dev)?))
     }
 }
 

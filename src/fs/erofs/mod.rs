@@ -20,6 +20,7 @@ mod pack;
 pub mod probe;
 pub mod read;
 pub mod superblock;
+pub mod volume;
 mod write;
 pub mod xattr;
 
