@@ -38,6 +38,7 @@ fn ops() -> Vec<Op> {
             s("../a/b/this-target-is-longer-than-sixty-bytes/so-it-needs-a-block"),
         ),
         Op::HardLink(s("a/b/hl"), s("a/1.txt")),
+        Op::HardLink(s("many/hl2"), s("a/1.txt")),
     ];
     for i in 0..200 {
         v.push(Op::File(
@@ -83,6 +84,13 @@ fn create(root: &Path, reverse: bool) {
     for op in &ops {
         if let Op::HardLink(p, t) = op {
             std::fs::hard_link(root.join(t), root.join(p)).unwrap();
+            if reverse {
+                // The link first, the original name re-created from it:
+                // the same inode under the same names, made the other way
+                // round.
+                std::fs::remove_file(root.join(t)).unwrap();
+                std::fs::hard_link(root.join(p), root.join(t)).unwrap();
+            }
         }
     }
     for (p, m) in ops.iter().filter_map(mode_of) {

@@ -1,4 +1,5 @@
-//! The host-perturbation matrix on every format and on a disk: time zone,
+//! The host-perturbation matrix on every format, on a disk and on an
+//! EROFS root with its dm-verity partition: time zone,
 //! locale and umask of the build, a source on tmpfs against one on ext4,
 //! host owners, host times, the calling user (nobody), and TOML against
 //! JSON. Each must leave the image's SHA-256 unchanged.
@@ -79,6 +80,16 @@ fn targets(src: &str) -> Vec<(&'static str, String)> {
                  [partitions.filesystem]\ntype = \"fat32\"\nsource = {src}\n\
                  [[partitions]]\nname = \"root\"\ntype = \"linux\"\n\
                  [partitions.filesystem]\ntype = \"ext4\"\nsource = {src}\n"
+            ),
+        ),
+        (
+            "verity-disk",
+            format!(
+                "version = 1\nseed = \"matrix\"\nsource_date_epoch = 1700000000\n\
+                 [image]\npartition_table = \"gpt\"\n\
+                 [[partitions]]\nname = \"root\"\ntype = \"linux-root\"\n\
+                 [partitions.filesystem]\ntype = \"erofs\"\nsource = {src}\nverity = true\n\
+                 [[partitions]]\nname = \"root-verity\"\ntype = \"root-verity\"\n"
             ),
         ),
     ]
