@@ -16,6 +16,12 @@
 # SOURCE_DATE_EPOCH (the `sourceDateEpoch` argument, default 315532800,
 # 1980-01-01 like nixpkgs' stdenv), which fstool reads.
 #
+# Modes: a `source` from the store is 0444/0555 throughout, which says
+# nothing about the image. Every filesystem with a `source` and no
+# `permissions` key gets `permissions = "canonical"` (directories 0755,
+# files 0644, or 0755 when executable); set `permissions = "source"` to
+# keep the store's modes.
+#
 # The builder is a POSIX shell running one fstool command, plus `mkdir`.
 # `shell` and `path` default to the host's /bin/sh and /bin:/usr/bin, which
 # needs `sandbox = false`; with nixpkgs pass
@@ -37,6 +43,18 @@ let
     printf '%s  %s\n' "$h" "$imageName" > "$out/$imageName.sha256"
   '';
 
+  canonical = fs:
+    if fs ? source && !(fs ? permissions)
+    then fs // { permissions = "canonical"; }
+    else fs;
+  normalise = spec:
+    (if spec ? filesystem then spec // { filesystem = canonical spec.filesystem; } else spec)
+    // (if spec ? partitions then {
+      partitions = map
+        (p: if p ? filesystem then p // { filesystem = canonical p.filesystem; } else p)
+        spec.partitions;
+    } else { });
+
   mkImage = { name, spec, fstool, ext, sourceDateEpoch ? 315532800
             , shell ? "/bin/sh", path ? "/bin:/usr/bin" }:
     builtins.derivation {
@@ -44,7 +62,7 @@ let
       builder = shell;
       args = [ "-c" script ];
       fstool = fstool;
-      manifest = builtins.toJSON ({ version = 1; } // spec);
+      manifest = builtins.toJSON ({ version = 1; } // normalise spec);
       passAsFile = [ "manifest" ];
       imageName = "${name}${ext}";
       reportName = "${name}.report.json";

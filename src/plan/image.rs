@@ -180,7 +180,35 @@ pub(super) fn pending(
             context: key.clone(),
             source,
         })?;
+    if let Some(se) = &fs.selinux {
+        label(&mut tree, fs, se, at, ctx)?;
+    }
     Ok(Pending { key, tree, options })
+}
+
+/// SELinux labels on the prepared tree, so that what the format adds
+/// (ext's `/lost+found`) is labelled too.
+fn label(
+    tree: &mut Tree,
+    fs: &FsSpec,
+    se: &crate::spec::SelinuxSpec,
+    at: &KeyPath,
+    ctx: &ResolveCtx,
+) -> Result<(), BuildError> {
+    use crate::tree::selinux::{label_tree, FileContexts, XATTR};
+    let host = |p: &PathBuf| crate::tree::host::host_path(&ctx.base_dir, p);
+    let files: Vec<PathBuf> = se.file_contexts.paths().iter().map(host).collect();
+    let subs: Vec<PathBuf> = se.substitutions.iter().map(host).collect();
+    let fc = FileContexts::load(&files, &subs)
+        .map_err(|e| invalid(at.key("selinux").key("file_contexts"), e.to_string()))?;
+    let keep = fs
+        .entries
+        .iter()
+        .filter(|e| e.xattrs.contains_key(XATTR))
+        .map(|e| e.path.trim_end_matches('/').as_bytes().to_vec())
+        .collect();
+    label_tree(tree, &fc, &keep);
+    Ok(())
 }
 
 fn resolve_fs(fs: &FsSpec, at: &KeyPath, ctx: &ResolveCtx) -> Result<Tree, BuildError> {
@@ -207,6 +235,15 @@ fn derive_seed(spec: &Spec, ctx: &ResolveCtx) -> Result<String, BuildError> {
         }
         if let Some(img) = &p.image {
             blobs.push(crate::tree::host::host_path(&ctx.base_dir, img));
+        }
+    }
+    // What labels the trees is an input too.
+    for (_, fs) in &fss {
+        if let Some(se) = &fs.selinux {
+            let files = se.file_contexts.paths().into_iter();
+            for f in files.chain(se.substitutions.iter().cloned()) {
+                blobs.push(crate::tree::host::host_path(&ctx.base_dir, &f));
+            }
         }
     }
     if let Some(b) = spec.image.as_ref().and_then(|i| i.bootcode.as_ref()) {

@@ -35,7 +35,8 @@ pub fn derived_seed(spec: &Spec, trees: &[&Tree], blobs: &[&Path]) -> std::io::R
         tree_digest(&mut h, t);
     }
     for b in blobs {
-        let mut f = std::fs::File::open(b)?;
+        let mut f = std::fs::File::open(b)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", b.display())))?;
         let mut bh = Sha256::new();
         std::io::copy(&mut f, &mut bh)?;
         field(&mut h, &bh.finalize());

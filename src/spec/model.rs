@@ -134,6 +134,13 @@ pub struct FsSpec {
     /// `"partition"`, or a table with `layout`, `salt` and `uuid`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verity: Option<VeritySpec>,
+    /// Modes of the entries that come from `source`: `"source"` (as they
+    /// are, the default), `"canonical"`, or `{ clear, set }` masks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<PermissionsSpec>,
+    /// SELinux labels (`security.selinux`) from a file_contexts file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selinux: Option<SelinuxSpec>,
 
     // ---- ext ----
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -195,6 +202,56 @@ pub struct FsSpec {
     /// A genext2fs/makedevs device table file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_table: Option<PathBuf>,
+}
+
+/// `permissions = ...` on a filesystem; see [`crate::tree::perms`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PermissionsSpec {
+    /// `"source"` or `"canonical"`.
+    Named(String),
+    Masks(PermissionMasks),
+}
+
+/// `permissions = { clear = "0022", set = "0444" }`: every mode (symlinks
+/// aside) becomes `(mode & !clear) | set`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionMasks {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clear: Option<ModeSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<ModeSpec>,
+}
+
+/// `[filesystem.selinux]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelinuxSpec {
+    /// file_contexts files (host paths, relative to the spec), read as one
+    /// list in this order: e.g. `file_contexts` and
+    /// `file_contexts.homedirs`.
+    pub file_contexts: PathList,
+    /// Path substitution files (`file_contexts.subs_dist`, `.subs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub substitutions: Vec<PathBuf>,
+}
+
+/// One path or a list of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PathList {
+    One(PathBuf),
+    Many(Vec<PathBuf>),
+}
+
+impl PathList {
+    pub fn paths(&self) -> Vec<PathBuf> {
+        match self {
+            PathList::One(p) => vec![p.clone()],
+            PathList::Many(v) => v.clone(),
+        }
+    }
 }
 
 /// `verity = ...` on a filesystem. The planner
@@ -300,6 +357,10 @@ pub struct EntrySpec {
     /// Keep holes of this file's source as holes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sparse: Option<bool>,
+    /// File capabilities in `setcap` text form (`"cap_net_bind_service+ep"`),
+    /// stored as the `security.capability` xattr.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<String>,
     /// Replace an earlier entry (or a source-tree entry) for the same path.
     #[serde(default, rename = "override")]
     pub override_: bool,
@@ -321,6 +382,9 @@ pub struct RuleSpec {
     pub uid: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<u32>,
+    /// File capabilities for every matching file, as on an entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -39,6 +39,26 @@ pub fn schema() -> Value {
             "sparse": { "type": "boolean" },
             "preserve_xattrs": { "type": "boolean" },
             "keep_host_setgid": { "type": "boolean" },
+            "permissions": {
+                "description": "Modes of what `source` brings: \"source\" (as is), \"canonical\" (dirs 0755, files 0644 or 0755), or { clear, set } masks.",
+                "anyOf": [
+                    { "enum": ["source", "canonical"] },
+                    obj(&[], json!({
+                        "clear": { "$ref": "#/$defs/mode" },
+                        "set": { "$ref": "#/$defs/mode" },
+                    })),
+                ]
+            },
+            "selinux": obj(&["file_contexts"], json!({
+                "file_contexts": {
+                    "description": "file_contexts file(s), read as one list in order.",
+                    "anyOf": [
+                        { "type": "string" },
+                        { "type": "array", "items": { "type": "string" } },
+                    ]
+                },
+                "substitutions": { "type": "array", "items": { "type": "string" } },
+            })),
             "verity": {
                 "description": "A dm-verity hash tree: true, \"appended\" (after the data), \"partition\" (in the paired root-verity/usr-verity partition), or a table.",
                 "anyOf": [
@@ -98,6 +118,7 @@ pub fn schema() -> Value {
                 }
             },
             "sparse": { "type": "boolean" },
+            "capabilities": string("File capabilities, setcap text form (\"cap_net_bind_service+ep\")."),
             "override": { "type": "boolean" },
         }),
     );
@@ -109,6 +130,7 @@ pub fn schema() -> Value {
             "mode": { "$ref": "#/$defs/mode" },
             "uid": uint("Owner.", u32max),
             "gid": uint("Group.", u32max),
+            "capabilities": string("File capabilities for matching files, setcap text form."),
         }),
     );
     let image = obj(

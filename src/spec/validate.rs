@@ -301,7 +301,12 @@ fn check_fs(fs: &FsSpec, at: &KeyPath) -> Result<(), Problem> {
         if let Some(m) = &r.mode {
             parse_mode(m).map_err(|m| (at.key("mode"), m))?;
         }
+        if let Some(c) = &r.capabilities {
+            crate::tree::caps::FileCaps::parse(c).map_err(|m| (at.key("capabilities"), m))?;
+        }
     }
+    crate::tree::perms::Permissions::parse(fs.permissions.as_ref())
+        .map_err(|m| (at.key("permissions"), m))?;
     Ok(())
 }
 
@@ -325,6 +330,15 @@ fn check_entry(e: &EntrySpec, at: &KeyPath) -> Result<(), Problem> {
     only("contents", e.contents.is_some(), &[T::File], "file entries")?;
     only("sha256", e.sha256.is_some(), &[T::File], "file entries")?;
     only("sparse", e.sparse.is_some(), &[T::File], "file entries")?;
+    only(
+        "capabilities",
+        e.capabilities.is_some(),
+        &[T::File],
+        "file entries",
+    )?;
+    if let Some(c) = &e.capabilities {
+        crate::tree::caps::FileCaps::parse(c).map_err(|m| (at.key("capabilities"), m))?;
+    }
     only(
         "target",
         e.target.is_some(),

@@ -9,10 +9,13 @@
 
 use std::path::PathBuf;
 
+pub mod caps;
 pub mod devtable;
 pub mod glob;
 pub(crate) mod host;
+pub mod perms;
 pub mod resolve;
+pub mod selinux;
 pub mod store;
 pub mod time;
 

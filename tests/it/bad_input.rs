@@ -697,3 +697,37 @@ fn verity_mistakes_name_the_key() {
     build_ok(&c.spec(&ok), &c.out(), &[]);
     crate::disk::validators_clean(&c.out());
 }
+
+/// `permissions` and `capabilities` name the key, its line and what is
+/// accepted.
+#[test]
+fn permission_and_capability_mistakes_name_the_key() {
+    let c = Case::new();
+    let text = format!("{HEAD}permissions = \"loose\"\n");
+    c.build_fails(
+        &text,
+        &["spec.toml:5", "filesystem.permissions", "canonical"],
+    );
+    let text = format!(
+        "{HEAD}{}",
+        file_entry("/bin/x", "contents = \"\"\ncapabilities = \"cap_bogus+ep\"")
+    );
+    let line = line_of(&text, "cap_bogus");
+    c.build_fails(
+        &text,
+        &[
+            &format!("spec.toml:{line}"),
+            "filesystem.entries[0].capabilities",
+            "cap_bogus",
+        ],
+    );
+    let text = format!(
+        "{HEAD}[[filesystem.rules]]\nglob = \"/x\"\ncapabilities = \"cap_chown+p cap_kill+ep\"\n"
+    );
+    c.build_fails(&text, &["filesystem.rules[0].capabilities", "effective"]);
+    let text = format!(
+        "{HEAD}[filesystem.selinux]\nfile_contexts = \"{}\"\n",
+        c.path("missing_contexts").display()
+    );
+    c.build_fails(&text, &["missing_contexts"]);
+}

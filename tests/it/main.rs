@@ -24,6 +24,7 @@ mod host_bits;
 mod ids;
 mod inspect;
 mod interrupt;
+mod labels;
 mod links;
 mod ntfs;
 mod perturb;

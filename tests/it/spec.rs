@@ -407,6 +407,8 @@ device_table = "devs.txt"
 compression = "none"
 dedupe = true
 verity = { layout = "appended", salt = "00ff", uuid = "0fc63daf-8483-4772-8e79-3d69d8477de4" }
+permissions = { clear = "0022", set = "0200" }
+selinux = { file_contexts = ["fc", "fc.homedirs"], substitutions = ["fc.subs"] }
 
 [[filesystem.entries]]
 path = "/f"
@@ -419,6 +421,7 @@ gid = 2
 mtime = 3
 xattrs = { "user.t" = "text", "user.b" = { base64 = "AA==" } }
 sparse = true
+capabilities = "cap_net_raw+ep"
 override = true
 
 [[filesystem.entries]]
@@ -443,6 +446,7 @@ type = "file"
 mode = 0o644
 uid = 0
 gid = 0
+capabilities = "cap_chown+p"
 
 [image]
 size = "1GiB"

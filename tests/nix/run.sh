@@ -65,6 +65,10 @@ e2fsck -fn "$img"
 debugfs -R 'stat /usr/bin/hi' "$img" 2>/dev/null | grep -q 'Mode:  0755' || fail "/usr/bin/hi mode"
 debugfs -R 'stat /var/log' "$img" 2>/dev/null | grep -q 'User:   100   Group:   101' || fail "/var/log owner"
 debugfs -R 'stat /etc/hostname' "$img" 2>/dev/null | grep -q 'mtime: 0x6553f100' || fail "mtime is not SOURCE_DATE_EPOCH"
+# The store's 0444/0555 source became canonical modes (the default).
+debugfs -R 'stat /etc/hostname' "$img" 2>/dev/null | grep -q 'Mode:  0644' || fail "/etc/hostname is not 0644"
+debugfs -R 'stat /etc' "$img" 2>/dev/null | grep -q 'Mode:  0755' || fail "/etc is not 0755"
+grep -q '"permissions":"canonical"' "$tmp/manifest.json" || fail "manifest lacks permissions = canonical"
 echo "ok: mkFsImage"
 
 # mkDiskImage: a GPT disk in qcow2 (when this fstool builds disks).

@@ -38,6 +38,18 @@ impl Builder {
                 crate::spec::validate::xattr_bytes(v).map_err(|m| invalid("xattrs", m))?,
             ));
         }
+        if let Some(text) = &e.capabilities {
+            if e.xattrs.contains_key(crate::tree::caps::XATTR) {
+                return Err(invalid(
+                    "capabilities",
+                    "set either `capabilities` or a security.capability xattr, not both".into(),
+                ));
+            }
+            let caps =
+                crate::tree::caps::FileCaps::parse(text).map_err(|m| invalid("capabilities", m))?;
+            xattrs.push((crate::tree::caps::XATTR.to_string(), caps.encode().to_vec()));
+            xattrs.sort();
+        }
         let explicit = Explicit {
             mode: mode.is_some(),
             uid: e.uid.is_some(),

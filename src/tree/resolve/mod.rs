@@ -34,6 +34,7 @@ use super::host;
 mod device_table;
 mod entry;
 mod finish;
+mod labels;
 mod rules;
 mod source;
 mod tar;
@@ -407,6 +408,7 @@ pub fn resolve(fs: &FsSpec, ctx: &ResolveCtx) -> Result<Tree, TreeError> {
                 }
             }
         }
+        b.apply_permissions(fs)?;
     }
     for (i, e) in fs.entries.iter().enumerate() {
         b.apply_entry(i, e, fs, ctx)?;

@@ -1,6 +1,6 @@
 //! Applying `rules` to every matching path.
 
-use super::{Builder, Kind, TreeError};
+use super::{labels::set_xattr, Builder, Kind, TreeError};
 use crate::spec::{EntryType, FsSpec};
 
 impl Builder {
@@ -22,6 +22,12 @@ impl Builder {
                 .map(crate::spec::parse_mode)
                 .transpose()
                 .map_err(|m| invalid("mode", m))?;
+            let caps = r
+                .capabilities
+                .as_deref()
+                .map(crate::tree::caps::FileCaps::parse)
+                .transpose()
+                .map_err(|m| invalid("capabilities", m))?;
             for (n, path) in &order {
                 if !glob.matches(path) {
                     continue;
@@ -53,6 +59,14 @@ impl Builder {
                 }
                 if let (Some(g), false) = (r.gid, i.explicit.gid) {
                     i.meta.gid = g;
+                }
+                // File capabilities mean something on regular files only.
+                if let (Some(c), Kind::File { .. }) = (caps, &i.kind) {
+                    set_xattr(
+                        &mut i.meta.xattrs,
+                        crate::tree::caps::XATTR,
+                        c.encode().to_vec(),
+                    );
                 }
             }
         }

@@ -1,0 +1,48 @@
+//! Tree-wide policies applied during resolution: `permissions` on what the
+//! source brought, and the xattr helper rules use.
+
+use super::{Builder, Kind, TreeError};
+use crate::spec::FsSpec;
+use crate::tree::perms::{Permissions, Target};
+use crate::tree::selinux::FileKind;
+
+/// Sets `name` in a sorted xattr list, replacing an old value.
+pub(super) fn set_xattr(xattrs: &mut Vec<(String, Vec<u8>)>, name: &str, value: Vec<u8>) {
+    match xattrs.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
+        Ok(i) => xattrs[i].1 = value,
+        Err(i) => xattrs.insert(i, (name.to_string(), value)),
+    }
+}
+
+fn file_kind(k: &Kind) -> FileKind {
+    match k {
+        Kind::Dir => FileKind::Dir,
+        Kind::File { .. } => FileKind::File,
+        Kind::Symlink(_) => FileKind::Symlink,
+        Kind::Char(..) => FileKind::Char,
+        Kind::Block(..) => FileKind::Block,
+        Kind::Fifo => FileKind::Fifo,
+        Kind::Socket => FileKind::Socket,
+    }
+}
+
+impl Builder {
+    /// `permissions` over every inode the source brought (called right
+    /// after the source walk, so nothing else exists yet but the root).
+    pub(super) fn apply_permissions(&mut self, fs: &FsSpec) -> Result<(), TreeError> {
+        let p =
+            Permissions::parse(fs.permissions.as_ref()).map_err(|message| TreeError::Invalid {
+                path: "/".into(),
+                key: "permissions",
+                message,
+            })?;
+        if p == Permissions::Source {
+            return Ok(());
+        }
+        for i in &mut self.inodes {
+            let t: Target = file_kind(&i.kind).target();
+            i.meta.mode = p.apply(i.meta.mode, t);
+        }
+        Ok(())
+    }
+}
