@@ -1,38 +1,15 @@
 //! The `fstool` command line. Only argument handling lives here; every
 //! format decision is in the library.
 
+mod cli;
+
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use cli::{Cli, Cmd, Common, SpecArgs};
 use fstool::spec::{self, FsSpec, FsType, SizeSpec, Spec, TimePolicy};
 use fstool::{build, BuildOptions, Report};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-
-#[derive(Parser)]
-#[command(
-    name = "fstool",
-    version,
-    about = "Deterministic, hermetic filesystem and disk image builder"
-)]
-struct Cli {
-    #[command(subcommand)]
-    cmd: Cmd,
-}
-
-/// The spec and the overrides that `plan` and `verify` take.
-#[derive(clap::Args)]
-struct SpecArgs {
-    spec: PathBuf,
-    /// A spec fragment merged over SPEC (repeatable, in order).
-    #[arg(long = "overlay", value_name = "FILE")]
-    overlays: Vec<PathBuf>,
-    /// Seed every identifier derives from (overrides the spec).
-    #[arg(long)]
-    seed: Option<String>,
-    /// Timestamp for every time field (overrides the spec and $SOURCE_DATE_EPOCH).
-    #[arg(long)]
-    source_date_epoch: Option<i64>,
-}
 
 impl SpecArgs {
     /// The spec with overlays and overrides applied, and its directory.
@@ -42,147 +19,6 @@ impl SpecArgs {
         spec.source_date_epoch = self.source_date_epoch.or(spec.source_date_epoch);
         Ok((spec, spec_dir(&self.spec)?))
     }
-}
-
-/// Flags shared by `build` and `create`.
-#[derive(clap::Args)]
-struct Common {
-    /// Output image path (written to a temp file, renamed on success).
-    #[arg(short, long)]
-    output: PathBuf,
-    /// Write a JSON report (sha256, size, geometry, counts) to this file.
-    #[arg(long)]
-    report: Option<PathBuf>,
-    /// Seed every identifier derives from (overrides the spec).
-    #[arg(long)]
-    seed: Option<String>,
-    /// Timestamp for every time field (overrides the spec and $SOURCE_DATE_EPOCH).
-    #[arg(long)]
-    source_date_epoch: Option<i64>,
-    /// Print nothing but errors and warnings; no progress bar.
-    #[arg(short, long)]
-    quiet: bool,
-    /// Do not compute the image's SHA-256 (it reads every byte, holes
-    /// included: for a huge, mostly empty disk it takes far longer than
-    /// the build). The report's "sha256" is then null.
-    #[arg(long)]
-    no_hash: bool,
-}
-
-#[derive(Subcommand)]
-enum Cmd {
-    /// Build the image a TOML spec or JSON manifest describes (`-` reads stdin).
-    Build {
-        spec: PathBuf,
-        /// A TOML or JSON spec merged over SPEC (tables merge, arrays are
-        /// appended, other values replaced); may be given several times.
-        #[arg(long = "overlay", value_name = "FILE")]
-        overlays: Vec<PathBuf>,
-        #[command(flatten)]
-        common: Common,
-    },
-    /// Build a filesystem image from a directory.
-    Create {
-        /// Filesystem type: ext2, ext3, ext4.
-        #[arg(short = 't', long = "type")]
-        fs_type: String,
-        /// Source directory.
-        source: PathBuf,
-        /// Image size ("64MiB", bytes) or "auto" (default).
-        #[arg(long)]
-        size: Option<String>,
-        /// Volume label.
-        #[arg(long)]
-        label: Option<String>,
-        /// Time policy: fixed (default), clamp, preserve.
-        #[arg(long)]
-        time_policy: Option<String>,
-        #[command(flatten)]
-        common: Common,
-    },
-    /// Print the plan of the image a spec describes (every partition's
-    /// offset and size, every filesystem's geometry, every ID) without
-    /// writing anything.
-    Plan {
-        #[command(flatten)]
-        args: SpecArgs,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Print the JSON Schema of the manifest.
-    Schema,
-    /// Show an image's partition table and filesystems (raw or qcow2).
-    Info {
-        image: PathBuf,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// List files of an image's filesystem (IMAGE, or IMAGE:N for
-    /// partition N of a GPT/MBR disk; raw or qcow2).
-    Ls {
-        #[arg(value_name = "IMAGE[:PART]")]
-        image: String,
-        /// Directory or file to list (default: the root).
-        #[arg(default_value = "/")]
-        path: String,
-        /// List everything below PATH.
-        #[arg(short = 'R', long)]
-        recursive: bool,
-        /// Long format: mode, links, owner, size, mtime, link target.
-        #[arg(short = 'l', long)]
-        long: bool,
-        /// Print JSON (every metadata field) instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Write a file of an image's filesystem to stdout.
-    Cat {
-        #[arg(value_name = "IMAGE[:PART]")]
-        image: String,
-        path: String,
-    },
-    /// Restore an image's filesystem into a directory (absent or empty),
-    /// or write it as a deterministic tar.
-    Extract {
-        #[arg(value_name = "IMAGE[:PART]")]
-        image: String,
-        /// Destination directory (not needed with --tar).
-        #[arg(value_name = "DEST_DIR", required_unless_present = "tar")]
-        dest: Option<PathBuf>,
-        /// Write a tar archive to this path instead.
-        #[arg(long, value_name = "OUT.tar")]
-        tar: Option<PathBuf>,
-    },
-    /// Check that IMAGE is exactly what SPEC builds: the spec is rebuilt
-    /// into a private temp dir and the images compared; a difference is
-    /// explained like `diff` (IDs and fields by name, files by path).
-    /// Exit 0 = verified, 1 = different, 2 = error.
-    Verify {
-        #[command(flatten)]
-        args: SpecArgs,
-        image: PathBuf,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-        /// Show at most this many findings (text output).
-        #[arg(long, default_value_t = 200)]
-        max: usize,
-    },
-    /// Compare two images layer by layer: container, partition table,
-    /// filesystem headers by field name, file tree. Exit 0 = same bytes,
-    /// 1 = different, 2 = error.
-    Diff {
-        a: PathBuf,
-        b: PathBuf,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-        /// Show at most this many findings (text output).
-        #[arg(long, default_value_t = 200)]
-        max: usize,
-    },
 }
 
 fn main() {
@@ -290,6 +126,18 @@ fn run(cli: Cli) -> Result<()> {
             };
             apply_common(&mut spec, &common);
             finish(&spec, std::env::current_dir()?, &common, None)
+        }
+        Cmd::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "fstool", &mut out);
+            emit(&out)
+        }
+        Cmd::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut out)?;
+            emit(&out)
         }
         Cmd::Info { image, json } => {
             let v = fstool::inspect::info(&image)
@@ -566,6 +414,13 @@ fn timing_requested() -> bool {
 }
 
 fn finish(spec: &Spec, base_dir: PathBuf, c: &Common, spec_path: Option<&Path>) -> Result<()> {
+    if c.output == Path::new("-") {
+        anyhow::bail!(
+            "-o -: an image is written with random access (a disk's tables sit at both ends, \
+             a filesystem's metadata before its data), so it cannot stream to stdout; give a \
+             file path, e.g. -o image.img"
+        );
+    }
     // Every output is checked before anything is written: a report that
     // cannot be written must not leave an image behind.
     if let Some(r) = &c.report {

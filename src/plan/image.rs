@@ -106,7 +106,7 @@ fn container(image: Option<&ImageSpec>, output: Option<&Path>) -> ImageFormat {
         Some(f) => f,
         None if output
             .and_then(Path::extension)
-            .is_some_and(|e| e == "qcow2") =>
+            .is_some_and(|e| e.eq_ignore_ascii_case("qcow2")) =>
         {
             ImageFormat::Qcow2
         }

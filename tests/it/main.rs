@@ -8,6 +8,7 @@
 
 mod acl;
 mod bad_input;
+mod cli;
 mod cli_read;
 mod common;
 mod determinism;
