@@ -44,6 +44,9 @@ pub struct FsReport {
     /// `unsupported = "skip"`), and hard links stored as copies.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<serde_json::Value>,
+    /// Entries stored under another name (FAT `case_conflicts = "rename"`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub renamed: Vec<serde_json::Value>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hardlinks_copied: Vec<serde_json::Value>,
     pub geometry: serde_json::Value,
@@ -81,6 +84,7 @@ impl Report {
                 other: s.other,
                 data_bytes: s.data_bytes,
                 skipped: s.skipped,
+                renamed: s.renamed,
                 hardlinks_copied: s.hardlinks_copied,
                 geometry: v.volume.geometry,
                 warnings: v.volume.warnings,

@@ -194,6 +194,8 @@ pub struct VolumeStats {
     pub data_bytes: u64,
     /// Entries the format cannot store that were left out.
     pub skipped: Vec<serde_json::Value>,
+    /// Entries stored under another name (FAT case conflicts).
+    pub renamed: Vec<serde_json::Value>,
     /// Hard links stored as copies.
     pub hardlinks_copied: Vec<serde_json::Value>,
 }

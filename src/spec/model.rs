@@ -177,6 +177,9 @@ pub struct FsSpec {
     /// What to do with entries FAT (or NTFS) cannot store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unsupported: Option<Unsupported>,
+    /// FAT: names of one directory that differ only in case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_conflicts: Option<CaseConflicts>,
 
     // ---- erofs ----
     /// `"none"` (the default); `"lz4"` is refused for now.
@@ -280,6 +283,22 @@ pub struct VerityTable {
     /// The verity superblock's UUID; derived from the seed when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
+}
+
+/// `case_conflicts`: FAT compares names case-insensitively, so of
+/// `Index.html` and `index.html` in one directory only one can stay as is.
+/// The first in byte order (upper case sorts first) always does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaseConflicts {
+    /// The build fails, naming both paths.
+    #[default]
+    Error,
+    /// The later names are left out (a directory with all it holds) and
+    /// reported.
+    Skip,
+    /// The later names get `~N` before their extension and are reported.
+    Rename,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -84,6 +84,7 @@ pub fn schema() -> Value {
             "fats": uint("Number of FATs.", 255),
             "root_entries": uint("FAT12/16 root directory entries.", u32max),
             "unsupported": { "enum": ["error", "skip"] },
+            "case_conflicts": { "enum": ["error", "skip", "rename"], "description": "FAT: names of one directory that differ only in case." },
             "compression": { "enum": ["none", "lz4"] },
             "dedupe": { "type": "boolean" },
             "mft_record_size": { "enum": [1024, 4096], "description": "NTFS bytes per MFT record." },

@@ -11,7 +11,9 @@ use fstool::read::{self, Kind, ReadError, VolumeReader};
 use fstool::spec::model::Unsupported;
 use fstool::tree::{FileData, Meta, Node, NodeId, NodeKind, Timestamp, Tree};
 
-use crate::common::{self, pattern, run_ok, tool};
+use crate::common::{
+    self, fstool, fstool_build, pattern, run, run_ok, toml_path, tool, write_file,
+};
 
 /// Builds trees node by node, keeping children sorted by name bytes.
 struct Tb {
@@ -1220,4 +1222,83 @@ fn long_chains_cross_fat_windows() {
     assert!(built.report.used_clusters > 80_000);
     fsck_clean(&built.img);
     reader_equal(&built.img, &tree);
+}
+
+/// Names that differ only in case (a copy of /usr/share has
+/// `libffi8/html/index.html` and `Index.html`): an error naming both by
+/// default; with `case_conflicts = "skip"` the later one (a directory with
+/// everything in it) is left out, with `"rename"` it becomes `name~N.ext`;
+/// both are reported and the volume passes fsck.fat. The first in byte
+/// order keeps its name.
+#[test]
+fn case_conflicts_error_skip_or_rename() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    write_file(&src, "html/Index.html", b"upper\n");
+    write_file(&src, "html/index.html", b"lower\n");
+    write_file(&src, "html/index~1.html", b"taken\n");
+    write_file(&src, "Doc/a", b"a\n");
+    write_file(&src, "doc/b/c", b"c\n");
+    let build = |policy: &str| {
+        let spec = d.path().join(format!("{policy}.toml"));
+        std::fs::write(
+            &spec,
+            format!(
+                "version = 1\nseed = \"case\"\n[filesystem]\ntype = \"fat32\"\nsize = \"40MiB\"\n\
+                 source = {}\ncase_conflicts = \"{policy}\"\n",
+                toml_path(&src)
+            ),
+        )
+        .unwrap();
+        let img = d.path().join(format!("{policy}.img"));
+        let report = d.path().join(format!("{policy}.json"));
+        let out = run(&mut fstool_build(
+            &spec,
+            &img,
+            &["--report", report.to_str().unwrap()],
+        ));
+        (img, report, out)
+    };
+    let (img, _, out) = build("error");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/Doc and /doc differ only in case"), "{err}");
+    assert!(err.contains("case_conflicts"), "{err}");
+    assert!(!img.exists());
+
+    let names = |img: &Path, dir: &str| -> Vec<String> {
+        let out = run_ok(fstool().arg("ls").arg(img).arg(dir));
+        out.lines().map(str::to_string).collect()
+    };
+    let (img, report, out) = build("skip");
+    assert!(out.status.success());
+    fsck_clean(&img);
+    assert_eq!(names(&img, "/"), ["Doc", "html"]);
+    assert_eq!(names(&img, "/html"), ["Index.html", "index~1.html"]);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let skipped = &r["filesystems"][0]["skipped"];
+    assert_eq!(skipped[0]["path"], "/doc");
+    assert_eq!(skipped[0]["conflicts_with"], "/Doc");
+    assert_eq!(skipped[1]["path"], "/html/index.html");
+    assert_eq!(skipped.as_array().unwrap().len(), 2, "{skipped}");
+
+    let (img, report, out) = build("rename");
+    assert!(out.status.success());
+    fsck_clean(&img);
+    assert_eq!(names(&img, "/"), ["Doc", "doc~1", "html"]);
+    assert_eq!(
+        names(&img, "/html"),
+        ["Index.html", "index~1.html", "index~2.html"]
+    );
+    let cat = |p: &str| run(fstool().arg("cat").arg(&img).arg(p)).stdout;
+    assert_eq!(cat("/html/index~2.html"), b"lower\n");
+    assert_eq!(cat("/html/index~1.html"), b"taken\n");
+    assert_eq!(cat("/doc~1/b/c"), b"c\n");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let renamed = &r["filesystems"][0]["renamed"];
+    assert_eq!(renamed[1]["path"], "/html/index.html");
+    assert_eq!(renamed[1]["name"], "index~2.html");
+    assert_eq!(renamed[1]["conflicts_with"], "/html/Index.html");
 }

@@ -481,6 +481,7 @@ reserved_sectors = 32
 fats = 2
 root_entries = 512
 unsupported = "skip"
+case_conflicts = "rename"
 
 [[partitions]]
 type = "esp"

@@ -62,6 +62,7 @@ fn options(fs: &FsSpec, at: &KeyPath, cx: &VolumeContext) -> Result<ErofsOptions
             ("fats", fs.fats.is_some()),
             ("root_entries", fs.root_entries.is_some()),
             ("unsupported", fs.unsupported.is_some()),
+            ("case_conflicts", fs.case_conflicts.is_some()),
         ],
         "is not an erofs option (EROFS is read-only and sized exactly to its tree)",
     )?;
@@ -166,6 +167,7 @@ impl VolumePlan for ErofsVolume {
             other: r.other,
             data_bytes: r.data_bytes,
             skipped: Vec::new(),
+            renamed: Vec::new(),
             hardlinks_copied: Vec::new(),
         })
     }

@@ -63,6 +63,7 @@ fn options(fs: &FsSpec, at: &KeyPath, cx: &VolumeContext) -> Result<ExtOptions, 
             ("fats", fs.fats.is_some()),
             ("root_entries", fs.root_entries.is_some()),
             ("unsupported", fs.unsupported.is_some()),
+            ("case_conflicts", fs.case_conflicts.is_some()),
         ],
         "is a FAT option; ext has no such setting",
     )?;
@@ -202,6 +203,7 @@ impl VolumePlan for ExtVolumePlan {
             other: r.other,
             data_bytes: r.data_bytes,
             skipped: Vec::new(),
+            renamed: Vec::new(),
             hardlinks_copied: Vec::new(),
         })
     }

@@ -83,6 +83,7 @@ impl Format for Fat {
             volume_id,
             hidden_sectors: 0,
             unsupported: fs.unsupported.unwrap_or_default(),
+            case_conflicts: fs.case_conflicts.unwrap_or_default(),
         };
         Ok(Box::new(FatVolumeOptions { o, headroom }))
     }
@@ -141,6 +142,7 @@ impl FatVolumePlan {
             used_clusters: p.used_clusters,
             free_clusters: g.cluster_count - p.used_clusters,
             skipped: p.skipped.clone(),
+            renamed: p.renamed.clone(),
             hardlinks_copied: p.hardlinks.clone(),
         }
     }
@@ -196,6 +198,7 @@ impl VolumePlan for FatVolumePlan {
             other: 0,
             data_bytes,
             skipped: r.skipped.iter().map(to_json).collect(),
+            renamed: r.renamed.iter().map(to_json).collect(),
             hardlinks_copied: r.hardlinks_copied.iter().map(to_json).collect(),
         })
     }

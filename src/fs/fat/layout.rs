@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::geometry::{self, Choices, FatType, Geometry, GeometryError, SECTOR};
 use super::names::{self, ShortName};
-use super::{CopiedHardLink, FatError, FatOptions, SkippedEntry};
-use crate::spec::model::Unsupported;
+use super::{CopiedHardLink, FatError, FatOptions, RenamedEntry, SkippedEntry};
+use crate::spec::model::{CaseConflicts, Unsupported};
 use crate::tree::{NodeId, NodeKind, Tree};
+use std::borrow::Cow;
 
 /// Most entries (32-byte slots) in one directory.
 const MAX_DIR_ENTRIES: usize = 65536;
@@ -66,6 +67,7 @@ pub struct FatPlan {
     pub(super) alloc: Vec<Option<Alloc>>,
     pub(super) used_clusters: u32,
     pub(super) skipped: Vec<SkippedEntry>,
+    pub(super) renamed: Vec<RenamedEntry>,
     pub(super) hardlinks: Vec<CopiedHardLink>,
 }
 
@@ -85,6 +87,28 @@ fn opt_err(field: &'static str, value: impl ToString, reason: &str) -> FatError 
         value: value.to_string(),
         reason: reason.to_string(),
     }
+}
+
+/// Marks `id` and everything below it as left out.
+fn exclude_subtree(tree: &Tree, id: NodeId, excluded: &mut [bool]) {
+    let mut stack = vec![id];
+    while let Some(n) = stack.pop() {
+        excluded[n.index()] = true;
+        stack.extend_from_slice(tree.children(n));
+    }
+}
+
+/// `name` with `~N` before its extension (`index~1.html`), for the
+/// smallest N whose case-folded name `taken` does not hold.
+fn free_name(name: &str, taken: impl Fn(&str) -> bool) -> String {
+    let (stem, ext) = match name.rfind('.') {
+        Some(i) if i > 0 => name.split_at(i),
+        _ => (name, ""),
+    };
+    (1u32..)
+        .map(|n| format!("{stem}~{n}{ext}"))
+        .find(|c| !taken(&names::fold_key(c)))
+        .unwrap_or_else(|| name.to_string())
 }
 
 /// Validates a volume label; returns it padded and upper-cased.
@@ -294,7 +318,11 @@ pub fn plan(tree: &Tree, opts: &FatOptions) -> Result<FatPlan, FatError> {
             match opts.unsupported {
                 Unsupported::Error => return Err(FatError::Unsupported { path, kind }),
                 Unsupported::Skip => {
-                    skipped.push(SkippedEntry { path, kind });
+                    skipped.push(SkippedEntry {
+                        path,
+                        kind,
+                        conflicts_with: None,
+                    });
                     excluded[id.index()] = true;
                 }
             }
@@ -307,6 +335,7 @@ pub fn plan(tree: &Tree, opts: &FatOptions) -> Result<FatPlan, FatError> {
     let mut files = Vec::new();
     let mut items = Vec::new();
     let mut root_entries = 0u32;
+    let mut renamed = Vec::new();
     for &id in &order {
         if excluded[id.index()] {
             continue;
@@ -314,8 +343,9 @@ pub fn plan(tree: &Tree, opts: &FatOptions) -> Result<FatPlan, FatError> {
         let node = tree.node(id);
         match &node.kind {
             NodeKind::Dir { children } => {
-                let mut kids: Vec<(NodeId, &str)> = Vec::new();
+                let mut kids: Vec<(NodeId, Cow<str>)> = Vec::new();
                 let mut keys: BTreeMap<String, NodeId> = BTreeMap::new();
+                let mut valid = Vec::new();
                 for &c in children {
                     if excluded[c.index()] {
                         continue;
@@ -326,13 +356,43 @@ pub fn plan(tree: &Tree, opts: &FatOptions) -> Result<FatPlan, FatError> {
                             reason,
                         }
                     })?;
-                    if let Some(prev) = keys.insert(names::fold_key(name), c) {
-                        return Err(FatError::CaseDuplicate {
-                            first: tree.path_of(prev),
-                            second: tree.path_of(c),
-                        });
+                    valid.push((c, name));
+                }
+                // Every original name is taken before any rename picks one.
+                let originals: BTreeSet<String> =
+                    valid.iter().map(|(_, n)| names::fold_key(n)).collect();
+                for (c, name) in valid {
+                    let key = names::fold_key(name);
+                    let Some(&prev) = keys.get(&key) else {
+                        keys.insert(key, c);
+                        kids.push((c, Cow::Borrowed(name)));
+                        continue;
+                    };
+                    let (first, second) = (tree.path_of(prev), tree.path_of(c));
+                    match opts.case_conflicts {
+                        CaseConflicts::Error => {
+                            return Err(FatError::CaseDuplicate { first, second })
+                        }
+                        CaseConflicts::Skip => {
+                            exclude_subtree(tree, c, &mut excluded);
+                            skipped.push(SkippedEntry {
+                                path: second,
+                                kind: "case-conflict",
+                                conflicts_with: Some(first),
+                            });
+                        }
+                        CaseConflicts::Rename => {
+                            let new =
+                                free_name(name, |k| originals.contains(k) || keys.contains_key(k));
+                            keys.insert(names::fold_key(&new), c);
+                            renamed.push(RenamedEntry {
+                                path: second,
+                                name: new.clone(),
+                                conflicts_with: first,
+                            });
+                            kids.push((c, Cow::Owned(new)));
+                        }
                     }
-                    kids.push((c, name));
                 }
                 // Plain 8.3 names claim their short names before any alias
                 // is made, so aliases never depend on anything but the
@@ -342,15 +402,15 @@ pub fn plan(tree: &Tree, opts: &FatOptions) -> Result<FatPlan, FatError> {
                 let entries: Vec<Entry> = kids
                     .iter()
                     .zip(exact)
-                    .map(|(&(c, n), ex)| match ex {
+                    .map(|((c, n), ex)| match ex {
                         Some((short, case)) => Entry {
-                            node: c,
+                            node: *c,
                             short,
                             case,
                             long: None,
                         },
                         None => Entry {
-                            node: c,
+                            node: *c,
                             short: names::alias(n, &mut used),
                             case: 0,
                             long: Some(n.encode_utf16().collect()),
@@ -484,6 +544,7 @@ pub fn plan(tree: &Tree, opts: &FatOptions) -> Result<FatPlan, FatError> {
         alloc,
         used_clusters: next - 2,
         skipped,
+        renamed,
         hardlinks,
     })
 }

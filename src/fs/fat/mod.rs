@@ -49,7 +49,7 @@ pub use read::FatVolume;
 pub use write::write;
 
 use crate::io::IoError;
-use crate::spec::model::Unsupported;
+use crate::spec::model::{CaseConflicts, Unsupported};
 
 /// Options of one FAT volume. `None` means "choose the default".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +77,7 @@ pub struct FatOptions {
     /// `BPB_HiddSec`: sectors before the volume (its partition's start LBA).
     pub hidden_sectors: u32,
     pub unsupported: Unsupported,
+    pub case_conflicts: CaseConflicts,
 }
 
 impl Default for FatOptions {
@@ -94,16 +95,33 @@ impl Default for FatOptions {
             volume_id: 0,
             hidden_sectors: 0,
             unsupported: Unsupported::Error,
+            case_conflicts: CaseConflicts::Error,
         }
     }
 }
 
-/// An entry left out because FAT cannot store it (`unsupported = "skip"`).
+/// An entry left out because FAT cannot store it (`unsupported = "skip"`)
+/// or because its name differs only in case from another's
+/// (`case_conflicts = "skip"`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SkippedEntry {
     pub path: String,
-    /// `symlink`, `char-device`, `block-device`, `fifo` or `socket`.
+    /// `symlink`, `char-device`, `block-device`, `fifo`, `socket` or
+    /// `case-conflict`.
     pub kind: &'static str,
+    /// For a case conflict: the path that kept the name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflicts_with: Option<String>,
+}
+
+/// An entry stored under another name (`case_conflicts = "rename"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RenamedEntry {
+    pub path: String,
+    /// The name it has in the image.
+    pub name: String,
+    /// The path that kept the name.
+    pub conflicts_with: String,
 }
 
 /// A hard link written as an independent copy of its target's data.
@@ -124,6 +142,7 @@ pub struct FatReport {
     pub used_clusters: u32,
     pub free_clusters: u32,
     pub skipped: Vec<SkippedEntry>,
+    pub renamed: Vec<RenamedEntry>,
     pub hardlinks_copied: Vec<CopiedHardLink>,
 }
 
@@ -138,7 +157,7 @@ pub enum FatError {
     },
     #[error("name of {path} {reason}")]
     InvalidName { path: String, reason: String },
-    #[error("{first} and {second} differ only in case; FAT compares names case-insensitively")]
+    #[error("{first} and {second} differ only in case; FAT compares names case-insensitively (set `case_conflicts = \"skip\"` or `\"rename\"`)")]
     CaseDuplicate { first: String, second: String },
     #[error("{path} is a {kind}, which FAT cannot store (set `unsupported = \"skip\"` to leave such entries out)")]
     Unsupported { path: String, kind: &'static str },

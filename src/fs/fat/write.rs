@@ -292,6 +292,7 @@ pub fn write(
         used_clusters: plan.used_clusters,
         free_clusters: free,
         skipped: plan.skipped.clone(),
+        renamed: plan.renamed.clone(),
         hardlinks_copied: plan.hardlinks.clone(),
     })
 }

@@ -60,6 +60,7 @@ impl Format for Ntfs {
                 ("reserved_sectors", fs.reserved_sectors.is_some()),
                 ("fats", fs.fats.is_some()),
                 ("root_entries", fs.root_entries.is_some()),
+                ("case_conflicts", fs.case_conflicts.is_some()),
             ],
             "is a FAT option; NTFS has no such setting",
         )?;
@@ -184,6 +185,7 @@ impl VolumePlan for NtfsVolumePlan {
                 .iter()
                 .map(|s| serde_json::to_value(s).unwrap_or_default())
                 .collect(),
+            renamed: Vec::new(),
             hardlinks_copied: Vec::new(),
         })
     }
