@@ -268,19 +268,27 @@ fn derive_seed(spec: &Spec, ctx: &ResolveCtx) -> Result<String, BuildError> {
 /// CLI can point at its line; other tree errors name their image path.
 fn source_error(e: resolve::TreeError, fs: &FsSpec, at: &KeyPath, ctx: &ResolveCtx) -> BuildError {
     use resolve::TreeError::{NotADirectory, SourceMissing};
-    let root = fs
-        .source
-        .as_ref()
-        .map(|s| crate::tree::host::host_path(&ctx.base_dir, s));
+    // The key naming a layer's host path: `source`, or `sources[i].source`.
+    let host = |p: &PathBuf| crate::tree::host::host_path(&ctx.base_dir, p);
+    let key_of = |path: &PathBuf| -> Option<KeyPath> {
+        if fs.source.as_ref().map(host).as_ref() == Some(path) {
+            return Some(at.key("source"));
+        }
+        let i = fs.sources.iter().position(|l| &host(&l.source) == path)?;
+        Some(at.key("sources").index(i).key("source"))
+    };
     match e {
-        SourceMissing { path } if Some(&path) == root.as_ref() => invalid(
-            at.key("source"),
-            format!("{} does not exist", path.display()),
-        ),
-        NotADirectory { path } if Some(&path) == root.as_ref() => invalid(
-            at.key("source"),
-            format!("{} is not a directory or a tar archive", path.display()),
-        ),
+        SourceMissing { path } => match key_of(&path) {
+            Some(k) => invalid(k, format!("{} does not exist", path.display())),
+            None => SourceMissing { path }.into(),
+        },
+        NotADirectory { path } => match key_of(&path) {
+            Some(k) => invalid(
+                k,
+                format!("{} is not a directory or a tar archive", path.display()),
+            ),
+            None => NotADirectory { path }.into(),
+        },
         e => e.into(),
     }
 }

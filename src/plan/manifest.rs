@@ -5,7 +5,8 @@
 //!
 //! What goes in, each field length-prefixed:
 //! - the spec as canonical JSON (keys sorted), without the keys that name
-//!   host paths (`source`, `device_table`, `bootcode`, partition `image`):
+//!   host paths (`source`, `device_table`, `bootcode`, partition `image`,
+//!   SELinux `file_contexts` and `substitutions`, whose bytes are hashed):
 //!   where a checkout or sandbox lives must not change the image;
 //! - every filesystem's resolved tree in pre-order: image path, type,
 //!   permission bits, owner, the four times, xattrs, file length (inline
@@ -21,7 +22,14 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// The keys whose values are host paths.
-const HOST_PATH_KEYS: [&str; 4] = ["source", "device_table", "bootcode", "image"];
+const HOST_PATH_KEYS: [&str; 6] = [
+    "source",
+    "device_table",
+    "bootcode",
+    "image",
+    "file_contexts",
+    "substitutions",
+];
 
 /// The seed of a spec that gives none: `manifest-` and 32 hex digits.
 /// `trees` are the spec's filesystems in spec order, `blobs` the host files
@@ -60,7 +68,7 @@ fn strip_host_paths(v: &mut serde_json::Value) {
     match v {
         serde_json::Value::Object(m) => {
             for k in HOST_PATH_KEYS {
-                if m.get(k).is_some_and(|x| x.is_string()) {
+                if m.get(k).is_some_and(|x| x.is_string() || x.is_array()) {
                     m.remove(k);
                 }
             }

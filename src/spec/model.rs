@@ -104,9 +104,17 @@ pub enum HeadroomSpec {
 pub struct FsSpec {
     #[serde(rename = "type")]
     pub fs_type: FsType,
-    /// Host directory (or, later, tar archive) whose contents form the tree.
+    /// Host directory or tar archive whose contents form the tree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<PathBuf>,
+    /// Layers: host directories or tar archives, each placed at an image
+    /// path, later ones over earlier ones (instead of `source`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<LayerSpec>,
+    /// In `sources`: `.wh.NAME` deletes NAME of the layers below and
+    /// `.wh..wh..opq` empties a directory of them (OCI image layers).
+    #[serde(default)]
+    pub whiteouts: bool,
     /// Bytes, `"64MiB"`, or `"auto"` (default `"auto"`). Inside a partition
     /// the filesystem fills the partition unless this is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -205,6 +213,16 @@ pub struct FsSpec {
     /// A genext2fs/makedevs device table file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_table: Option<PathBuf>,
+}
+
+/// One `sources` layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerSpec {
+    /// Where in the image the layer's root goes (`"/"`, `"/opt/app"`).
+    pub path: String,
+    /// Host directory or tar archive (relative to the spec).
+    pub source: PathBuf,
 }
 
 /// `permissions = ...` on a filesystem; see [`crate::tree::perms`].

@@ -31,7 +31,16 @@ pub fn schema() -> Value {
         &["type"],
         json!({
             "type": { "enum": crate::fs::type_names(crate::fs::FORMATS) },
-            "source": string("Host directory whose contents form the tree (relative to the spec's directory)."),
+            "source": string("Host directory or tar archive whose contents form the tree (relative to the spec's directory)."),
+            "sources": {
+                "description": "Layers, later over earlier: host directories or tar archives placed at image paths (instead of `source`).",
+                "type": "array",
+                "items": obj(&["path", "source"], json!({
+                    "path": { "type": "string", "pattern": "^/", "description": "Where the layer's root goes." },
+                    "source": string("Host directory or tar archive."),
+                })),
+            },
+            "whiteouts": { "type": "boolean", "description": "OCI whiteouts (.wh.NAME, .wh..wh..opq) in `sources` delete from the layers below." },
             "size": { "$ref": "#/$defs/size" },
             "headroom": { "$ref": "#/$defs/headroom" },
             "label": string("Volume label."),

@@ -292,6 +292,21 @@ fn check_fs(fs: &FsSpec, at: &KeyPath) -> Result<(), Problem> {
         identity: "",
     };
     format_of(fs, at, crate::fs::FORMATS)?.options(fs, at, &cx)?;
+    if fs.source.is_some() && !fs.sources.is_empty() {
+        return Err((
+            at.key("sources"),
+            "give either `source` (one tree at /) or `sources` (layers), not both".into(),
+        ));
+    }
+    for (i, l) in fs.sources.iter().enumerate() {
+        check_image_path(&l.path).map_err(|m| (at.key("sources").index(i).key("path"), m))?;
+    }
+    if fs.whiteouts && fs.sources.is_empty() && fs.source.is_none() {
+        return Err((
+            at.key("whiteouts"),
+            "applies to `sources` layers; there are none".into(),
+        ));
+    }
     for (i, e) in fs.entries.iter().enumerate() {
         check_entry(e, &at.key("entries").index(i))?;
     }

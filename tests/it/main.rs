@@ -26,6 +26,7 @@ mod ids;
 mod inspect;
 mod interrupt;
 mod labels;
+mod layers;
 mod links;
 mod ntfs;
 mod perturb;

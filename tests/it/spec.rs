@@ -486,7 +486,7 @@ case_conflicts = "rename"
 [[partitions]]
 type = "esp"
 attributes = 4
-filesystem = { type = "fat32" }
+filesystem = { type = "fat32", whiteouts = true, sources = [{ path = "/", source = "base.tar" }] }
 
 [[partitions]]
 type = "msdata"

@@ -35,6 +35,7 @@ mod device_table;
 mod entry;
 mod finish;
 mod labels;
+mod layers;
 mod rules;
 mod source;
 mod tar;
@@ -187,6 +188,11 @@ struct Builder {
     epoch: Timestamp,
     policy: TimePolicy,
     sources: crate::tree::store::SourceStore,
+    /// Nodes from this index on belong to the layer being read; whiteouts
+    /// act only on those below.
+    layer_start: usize,
+    /// Whether `.wh.*` names are whiteouts in the current layer.
+    whiteouts: bool,
 }
 
 const ROOT: usize = 0;
@@ -244,6 +250,8 @@ impl Builder {
             epoch,
             policy: ctx.policy,
             sources: ctx.sources.clone(),
+            layer_start: 0,
+            whiteouts: false,
         }
     }
 
@@ -317,9 +325,15 @@ impl Builder {
     /// The directory that will hold `comps`' last component, creating
     /// implied parents (0755, 0:0, epoch times) as needed.
     fn ensure_parent(&mut self, path: &str, comps: &[&[u8]]) -> Result<usize, TreeError> {
-        let mut cur = ROOT;
         let parents = comps.split_last().map_or(&[][..], |(_, p)| p);
-        for (i, c) in parents.iter().enumerate() {
+        self.ensure_dirs(path, parents)
+    }
+
+    /// The directory at `comps` (of `path`), creating it and its parents as
+    /// implied directories where missing.
+    fn ensure_dirs(&mut self, path: &str, comps: &[&[u8]]) -> Result<usize, TreeError> {
+        let mut cur = ROOT;
+        for (i, c) in comps.iter().enumerate() {
             cur = match self.child(cur, c) {
                 Some(n) if self.is_dir(n) => n,
                 Some(_) => {
@@ -377,10 +391,28 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The layers of a filesystem: `source` at `/`, or `sources` in order.
+fn layers(fs: &FsSpec) -> Result<Vec<(String, PathBuf)>, TreeError> {
+    match (&fs.source, fs.sources.is_empty()) {
+        (Some(_), false) => Err(TreeError::Invalid {
+            path: "/".into(),
+            key: "sources",
+            message: "give either `source` or `sources`, not both".into(),
+        }),
+        (Some(s), true) => Ok(vec![("/".into(), s.clone())]),
+        (None, _) => Ok(fs
+            .sources
+            .iter()
+            .map(|l| (l.path.clone(), l.source.clone()))
+            .collect()),
+    }
+}
+
 /// Builds the tree for one filesystem.
 pub fn resolve(fs: &FsSpec, ctx: &ResolveCtx) -> Result<Tree, TreeError> {
     let mut b = Builder::new(ctx);
-    if let Some(src) = &fs.source {
+    let layers = layers(fs)?;
+    for (at, src) in &layers {
         let root = host::host_path(&ctx.base_dir, src);
         // The source root itself may be a symlink (build systems hand over
         // symlinked directories); inside it nothing is followed.
@@ -394,13 +426,19 @@ pub fn resolve(fs: &FsSpec, ctx: &ResolveCtx) -> Result<Tree, TreeError> {
                 }
             }
         })?;
-        if md.is_file() && tar::is_tar(&root) {
-            b.walk_tar(&root)?;
-        } else if !md.is_dir() {
+        let is_tar = md.is_file() && tar::is_tar(&root);
+        if !is_tar && !md.is_dir() {
             return Err(TreeError::NotADirectory { path: root });
-        } else {
-            b.walk_source(&root, fs.preserve_xattrs, fs.keep_host_setgid)?;
         }
+        let into = b.layer_dir(at)?;
+        b.begin_layer(fs.whiteouts);
+        if is_tar {
+            b.walk_tar(&root, into)?;
+        } else {
+            b.walk_source(&root, into, fs.preserve_xattrs, fs.keep_host_setgid)?;
+        }
+    }
+    if !layers.is_empty() {
         if fs.sparse {
             for i in &mut b.inodes {
                 if let Kind::File { sparse, .. } = &mut i.kind {

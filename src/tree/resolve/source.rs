@@ -1,26 +1,31 @@
 //! Walking a host directory into the tree.
 
-use super::{Builder, Explicit, FileData, Kind, Meta, Origin, TreeError, ROOT};
+use super::{Builder, Explicit, FileData, Kind, Meta, Origin, TreeError};
 use crate::tree::host::{self, HostKind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 impl Builder {
-    /// Walks a host directory into `dir`.
+    /// Walks a host directory into directory node `into`, merging into
+    /// the directories earlier layers made.
     pub(super) fn walk_source(
         &mut self,
         root: &Path,
+        into: usize,
         preserve_xattrs: bool,
         keep_setgid: bool,
     ) -> Result<(), TreeError> {
         let mut links: BTreeMap<(u64, u64), usize> = BTreeMap::new();
         // Explicit stack: deep trees must not overflow ours.
-        let mut stack: Vec<(PathBuf, usize)> = vec![(root.to_path_buf(), ROOT)];
+        let mut stack: Vec<(PathBuf, usize)> = vec![(root.to_path_buf(), into)];
         while let Some((hdir, bdir)) = stack.pop() {
             let mut subdirs = Vec::new();
             for name in host::list_dir(&hdir)? {
                 let hpath = hdir.join(&name);
                 let name = std::os::unix::ffi::OsStrExt::as_bytes(name.as_os_str()).to_vec();
+                if self.whiteout(bdir, &name) {
+                    continue;
+                }
                 crate::spec::validate::check_name(&name).map_err(|why| TreeError::BadName {
                     path: hpath.display().to_string(),
                     message: format!("name {why}"),
@@ -43,6 +48,12 @@ impl Builder {
                 let mut meta = Meta::new(perm, 0, 0, self.host_time(he.mtime));
                 if preserve_xattrs {
                     meta.xattrs = host::xattrs(&hpath)?;
+                }
+                if is_dir {
+                    if let Some(n) = self.merge_dir(bdir, &name, &meta) {
+                        subdirs.push((hpath, n));
+                        continue;
+                    }
                 }
                 let kind = match he.kind {
                     HostKind::Dir => Kind::Dir,

@@ -67,13 +67,31 @@ fn member_components<'a>(archive: &Path, raw: &'a [u8]) -> Result<Vec<&'a [u8]>,
     Ok(comps)
 }
 
+/// Where the archive's members go: under directory node `into`, whose
+/// image path components are `prefix`.
+struct Layer {
+    prefix: Vec<Vec<u8>>,
+    into: usize,
+}
+
+impl Layer {
+    /// A member's components made absolute in the image.
+    fn full<'a>(&'a self, member: &[&'a [u8]]) -> Vec<&'a [u8]> {
+        self.prefix
+            .iter()
+            .map(Vec::as_slice)
+            .chain(member.iter().copied())
+            .collect()
+    }
+}
+
 fn image_path(comps: &[&[u8]]) -> String {
     super::display(comps)
 }
 
 impl Builder {
-    /// Reads the tar archive `archive` into the tree.
-    pub(super) fn walk_tar(&mut self, archive: &Path) -> Result<(), TreeError> {
+    /// Reads the tar archive `archive` into directory node `into`.
+    pub(super) fn walk_tar(&mut self, archive: &Path, into: usize) -> Result<(), TreeError> {
         let file = File::open(archive).map_err(unreadable(archive))?;
         let name = archive.to_string_lossy().to_ascii_lowercase();
         let reader: Box<dyn Read> = if name.ends_with(".gz") || name.ends_with(".tgz") {
@@ -87,9 +105,13 @@ impl Builder {
             .map_err(unreadable(Path::new("temporary directory")))?;
         let mut ar = tar::Archive::new(reader);
         let entries = ar.entries().map_err(unreadable(archive))?;
+        let at = Layer {
+            prefix: self.components_of(into),
+            into,
+        };
         for (index, entry) in entries.enumerate() {
             let mut entry = entry.map_err(unreadable(archive))?;
-            self.add_member(archive, &dir_path, index, &mut entry)?;
+            self.add_member(archive, &dir_path, &at, index, &mut entry)?;
         }
         Ok(())
     }
@@ -98,12 +120,22 @@ impl Builder {
         &mut self,
         archive: &Path,
         dir: &Path,
+        at: &Layer,
         index: usize,
         entry: &mut tar::Entry<'_, R>,
     ) -> Result<(), TreeError> {
         use tar::EntryType as T;
         let raw = entry.path_bytes().into_owned();
-        let comps = member_components(archive, &raw)?;
+        let member = member_components(archive, &raw)?;
+        if let Some((last, parent)) = member.split_last() {
+            if self.whiteouts && (last.starts_with(b".wh.")) {
+                if let Some(d) = self.lookup(&at.full(parent)) {
+                    self.whiteout(d, last);
+                }
+                return Ok(());
+            }
+        }
+        let comps = at.full(&member);
         let path = image_path(&comps);
         let invalid = |key: &'static str, message: String| TreeError::Invalid {
             path: format!("{}:{path}", archive.display()),
@@ -154,10 +186,11 @@ impl Builder {
         let mode = u16::try_from(mode).unwrap_or(0o7777);
         let meta = Meta::new(mode, uid, gid, time);
 
-        if comps.is_empty() {
-            // "./": the root directory's own metadata.
+        if member.is_empty() {
+            // "./": the layer's root directory's own metadata.
             if etype == T::Directory {
-                if let Some(i) = self.inodes.get_mut(ROOT) {
+                let ino = self.nodes.get(at.into).map_or(ROOT, |b| b.inode);
+                if let Some(i) = self.inodes.get_mut(ino) {
                     i.meta = meta;
                 }
                 return Ok(());
@@ -207,7 +240,7 @@ impl Builder {
                     .link_name_bytes()
                     .map(|t| t.into_owned())
                     .unwrap_or_default();
-                let tcomps = member_components(archive, &target)?;
+                let tcomps = at.full(&member_components(archive, &target)?);
                 let fail = |message: &str| TreeError::HardLink {
                     path: path.clone(),
                     target: String::from_utf8_lossy(&target).into_owned(),
