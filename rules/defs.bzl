@@ -50,6 +50,8 @@ def _rebase(fs, prefix):
     out = dict(fs)
     if "source" in out:
         out["source"] = prefix + out["source"]
+    if "sources" in out:
+        out["sources"] = [dict(l, source = prefix + l["source"]) for l in out["sources"]]
     if "device_table" in out:
         out["device_table"] = prefix + out["device_table"]
     if "entries" in out:
@@ -91,28 +93,18 @@ def _run_fstool(ctx, manifest, inputs, image, report, sha256, what, overlays = [
         args.add("--overlay", o)
     args.add("-o", image)
     args.add("--report", report)
+    args.add("--sha256-file", sha256)
     args.add("--quiet")
     ctx.actions.run(
         executable = fstool,
         arguments = [args],
         inputs = depset([manifest] + overlays, transitive = [inputs]),
-        outputs = [image, report],
+        outputs = [image, report, sha256],
         mnemonic = "FsImage",
         progress_message = "fstool: building %s %s" % (what, image.short_path),
         # A clean environment: no $SOURCE_DATE_EPOCH or anything else leaks
         # in from the host; the manifest says everything.
         env = {},
-    )
-
-    # The report's first "sha256" key is the image's; a second tiny action
-    # keeps the image action's outputs exactly fstool's.
-    ctx.actions.run_shell(
-        inputs = [report],
-        outputs = [sha256],
-        command = "sed -n '/\"sha256\": *\"[0-9a-f]\\{64\\}\"/{s/.*\"sha256\": *\"\\([0-9a-f]\\{64\\}\\)\".*/\\1  %s/p;q;}' \"$1\" > \"$2\" && test -s \"$2\"" % image.basename,
-        arguments = [report.path, sha256.path],
-        mnemonic = "FsImageSha256",
-        progress_message = "fstool: sha256 of %s" % image.short_path,
     )
 
 _COMMON_ATTRS = {
@@ -143,6 +135,36 @@ def _add(st, path, entry, default_mode):
     if path in st.per_xattrs:
         entry["xattrs"] = st.per_xattrs[path]
     st.entries.append(entry)
+
+def _layer(path, f):
+    l = {"path": path, "source": f.path}
+    if f.is_directory:
+        l["follow_symlinks"] = True
+    return l
+
+def _first(t):
+    return t[0]
+
+def _second(t):
+    return t[1]
+
+def _short_path(f):
+    return f.short_path
+
+def _runfiles_path(ctx, f):
+    """Where `f` sits below a runfiles directory: WORKSPACE/short_path, or REPO/... for an external repository."""
+    if f.short_path.startswith("../"):
+        return f.short_path[3:]
+    return ctx.workspace_name + "/" + f.short_path
+
+def _add_runfile(st, path, f):
+    """A runfile entry: its mode is the file's own (no `mode` key)."""
+    path = _norm_path(path)
+    if path in st.seen:
+        return
+    st.seen[path] = True
+    uid, gid = st.default_owner
+    st.entries.append({"path": path, "type": "file", "source": f.path, "uid": uid, "gid": gid})
 
 def _fs_image_impl(ctx):
     fs_type = ctx.attr.fs_type
@@ -179,20 +201,51 @@ def _fs_image_impl(ctx):
 
     # Files: sorted by image path so the manifest does not depend on the
     # order of the dict in the BUILD file.
+    # Layers: `tars` at /, then `layers` in the order written, then tree
+    # artifacts (directory outputs) of `files` at their paths, by path. A
+    # tree artifact's contents are only known when the action runs; as a
+    # layer, fstool walks it then.
+    layers = [("/", f) for f in ctx.files.tars]
+    for target, dest in ctx.attr.layers.items():
+        for f in target.files.to_list():
+            layers.append((_norm_path(dest), f))
     files = []
+    trees = []
     for target, dest in ctx.attr.files.items():
         outs = target.files.to_list()
-        for f in outs:
-            if f.is_directory:
-                fail("%s: directory outputs (tree artifacts) are not supported yet; pass a tar instead" % target.label)
-        if len(outs) == 1 and not dest.endswith("/"):
+        dirs_out = [f for f in outs if f.is_directory]
+        outs = [f for f in outs if not f.is_directory]
+        for f in dirs_out:
+            trees.append((_norm_path(dest), f))
+        if len(outs) == 1 and not dirs_out and not dest.endswith("/"):
             files.append((_norm_path(dest), outs[0]))
         else:
             for f in outs:
                 files.append((_norm_path(dest) + "/" + f.basename, f))
+    layers += sorted(trees, key = _first)
     for path, f in sorted(files):
         inputs.append(f)
         _add(st, path, {"type": "file", "source": f.path}, _mode_value(ctx.attr.mode))
+
+    # Binaries with their runfiles, laid out as Bazel lays them out:
+    # DEST and DEST.runfiles/WORKSPACE/short_path (external repositories
+    # under DEST.runfiles/REPO/...). Runfiles keep the modes Bazel gives
+    # them (executables stay executable).
+    for target, dest in sorted(ctx.attr.binaries.items(), key = _second):
+        info = target[DefaultInfo]
+        exe = info.files_to_run.executable
+        if exe == None:
+            fail("binaries: %s is not executable" % target.label)
+        dest = _norm_path(dest)
+        inputs.append(exe)
+        _add(st, dest, {"type": "file", "source": exe.path}, "0755")
+        tree = dest + ".runfiles/"
+        for f in sorted(info.default_runfiles.files.to_list(), key = _short_path):
+            if f.is_directory:
+                layers.append((_norm_path(tree + _runfiles_path(ctx, f)), f))
+                continue
+            inputs.append(f)
+            _add_runfile(st, tree + _runfiles_path(ctx, f), f)
 
     for path, target in sorted(ctx.attr.symlinks.items()):
         _add(st, path, {"type": "symlink", "target": target}, "0777")
@@ -218,11 +271,18 @@ def _fs_image_impl(ctx):
         entries.append({"path": p, "type": "hardlink", "target": _norm_path(target)})
 
     fs = {"type": fs_type}
-    if len(ctx.files.tars) > 1:
-        fail("tars: fstool takes one tar as the tree's source; merge layers first (e.g. pkg_tar(deps = [...]))")
-    if ctx.files.tars:
-        fs["source"] = ctx.files.tars[0].path
-        inputs.append(ctx.files.tars[0])
+    for _, f in layers:
+        inputs.append(f)
+    if len(layers) == 1 and layers[0][0] == "/":
+        fs["source"] = layers[0][1].path
+    elif layers:
+        # The sandbox stages a directory output's files as symlinks:
+        # fstool stores them as the files they point to.
+        fs["sources"] = [_layer(p, f) for p, f in layers]
+    if ctx.attr.whiteouts:
+        fs["whiteouts"] = True
+    if ctx.attr.permissions != "source":
+        fs["permissions"] = ctx.attr.permissions
     if ctx.attr.fs_size:
         fs["size"] = ctx.attr.fs_size
     if ctx.attr.label:
@@ -307,7 +367,7 @@ _fs_image = rule(
     implementation = _fs_image_impl,
     doc = "A filesystem image (ext2/3/4, FAT) built by fstool from labels mapped to image paths.",
     attrs = dict(_COMMON_ATTRS, **{
-        "fs_type": attr.string(default = "ext4", values = ["ext2", "ext3", "ext4", "fat12", "fat16", "fat32", "fat"]),
+        "fs_type": attr.string(default = "ext4", values = ["ext2", "ext3", "ext4", "fat12", "fat16", "fat32", "fat", "ntfs", "erofs"]),
         "fs_size": attr.string(doc = "\"64MiB\", a byte count, or \"auto\" (default)."),
         "label": attr.string(doc = "Volume label."),
         "out": attr.string(doc = "Image file name (default NAME.img)."),
@@ -317,7 +377,20 @@ _fs_image = rule(
         ),
         "tars": attr.label_list(
             allow_files = [".tar", ".tar.gz", ".tgz"],
-            doc = "At most one tar archive (e.g. a pkg_tar output) whose members form the tree first, keeping their modes and owners; the other attributes add to it.",
+            doc = "Tar archives (e.g. pkg_tar outputs) whose members form the tree first, in order, each over the one before, keeping their modes and owners; the other attributes add to it.",
+        ),
+        "layers": attr.label_keyed_string_dict(
+            allow_files = True,
+            doc = "Label -> image path: tar archives or directory outputs (tree artifacts) placed at that path, after `tars`, in the order written; later layers win. Directory outputs in `files` become layers too.",
+        ),
+        "whiteouts": attr.bool(doc = "OCI whiteouts (.wh.NAME, .wh..wh..opq) in layers delete what the layers below brought."),
+        "binaries": attr.label_keyed_string_dict(
+            doc = "Executable target -> image path. The binary goes to the path and its runfiles to PATH.runfiles/WORKSPACE/..., as `bazel run` lays them out.",
+        ),
+        "permissions": attr.string(
+            default = "source",
+            values = ["source", "canonical"],
+            doc = "Modes of what the layers bring: as they are, or canonical (dirs 0755, files 0644 or 0755 when executable).",
         ),
         "dirs": attr.string_list(doc = "Directories to create (parents are implied)."),
         "symlinks": attr.string_dict(doc = "Image path -> link target."),

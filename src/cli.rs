@@ -50,6 +50,10 @@ pub(crate) struct Common {
     /// Write a JSON report (sha256, size, geometry, counts) to this file.
     #[arg(long)]
     pub(crate) report: Option<PathBuf>,
+    /// Write the image's SHA-256 to this file as `sha256sum` does
+    /// (`<hex>  <image file name>`), for build rules.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) sha256_file: Option<PathBuf>,
     /// Seed every identifier derives from (overrides the spec).
     #[arg(long)]
     pub(crate) seed: Option<String>,

@@ -426,6 +426,12 @@ fn finish(spec: &Spec, base_dir: PathBuf, c: &Common, spec_path: Option<&Path>) 
     if let Some(r) = &c.report {
         fstool::io::check_output_path(r).context("cannot write the report")?;
     }
+    if let Some(s) = &c.sha256_file {
+        if c.no_hash {
+            anyhow::bail!("--sha256-file needs the hash; drop --no-hash");
+        }
+        fstool::io::check_output_path(s).context("cannot write the --sha256-file")?;
+    }
     let opts = BuildOptions {
         output: c.output.clone(),
         base_dir,
@@ -440,12 +446,23 @@ fn finish(spec: &Spec, base_dir: PathBuf, c: &Common, spec_path: Option<&Path>) 
     for w in report.filesystems.iter().flat_map(|f| &f.warnings) {
         eprintln!("fstool: warning: {w}");
     }
+    let mut side = Vec::new();
     if let Some(r) = &c.report {
-        let text = serde_json::to_string_pretty(&report)? + "\n";
-        if let Err(e) = write_atomically(r, text.as_bytes()) {
-            // All or nothing: the image goes too.
+        side.push((r, serde_json::to_string_pretty(&report)? + "\n"));
+    }
+    if let (Some(s), Some(h)) = (&c.sha256_file, &report.sha256) {
+        let name = c.output.file_name().unwrap_or_default().to_string_lossy();
+        side.push((s, format!("{h}  {name}\n")));
+    }
+    for (path, text) in side {
+        if let Err(e) = write_atomically(path, text.as_bytes()) {
+            // All or nothing: the image goes too (and a report written
+            // before it).
             let _ = std::fs::remove_file(&c.output);
-            return Err(e.context(format!("cannot write report {}", r.display())));
+            if let Some(r) = &c.report {
+                let _ = std::fs::remove_file(r);
+            }
+            return Err(e.context(format!("cannot write {}", path.display())));
         }
     }
     if !c.quiet {

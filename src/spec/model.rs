@@ -223,6 +223,10 @@ pub struct LayerSpec {
     pub path: String,
     /// Host directory or tar archive (relative to the spec).
     pub source: PathBuf,
+    /// A directory layer's symlinks to regular files are stored as those
+    /// files (build sandboxes stage files as symlinks).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub follow_symlinks: bool,
 }
 
 /// `permissions = ...` on a filesystem; see [`crate::tree::perms`].

@@ -38,6 +38,7 @@ pub fn schema() -> Value {
                 "items": obj(&["path", "source"], json!({
                     "path": { "type": "string", "pattern": "^/", "description": "Where the layer's root goes." },
                     "source": string("Host directory or tar archive."),
+                    "follow_symlinks": { "type": "boolean", "description": "Store symlinks to regular files as the files (directory layers)." },
                 })),
             },
             "whiteouts": { "type": "boolean", "description": "OCI whiteouts (.wh.NAME, .wh..wh..opq) in `sources` delete from the layers below." },

@@ -98,6 +98,28 @@ pub(super) fn read_entry(path: &Path) -> Result<HostEntry, TreeError> {
     })
 }
 
+/// [`read_entry`], except that a symlink to a regular file reads as that
+/// file (its length, permission bits and mtime; never a hard link): build
+/// sandboxes stage a directory's files as symlinks to where they live.
+pub(super) fn read_entry_following_files(path: &Path) -> Result<HostEntry, TreeError> {
+    let e = read_entry(path)?;
+    if !matches!(e.kind, HostKind::Symlink { .. }) {
+        return Ok(e);
+    }
+    match std::fs::metadata(path) {
+        Ok(md) if md.is_file() => {
+            std::fs::File::open(path).map_err(unreadable(path))?;
+            Ok(HostEntry {
+                kind: HostKind::File { len: md.len() },
+                perm: (md.mode() & 0o7777) as u16,
+                mtime: mtime_of(&md),
+                link_key: None,
+            })
+        }
+        _ => Ok(e),
+    }
+}
+
 /// Names in a directory, sorted by name bytes (never `readdir` order).
 pub(super) fn list_dir(path: &Path) -> Result<Vec<OsString>, TreeError> {
     let mut names = Vec::new();

@@ -62,8 +62,8 @@ bz() { local ob=$1; shift; bazel --output_base="$ob" "$@" --disk_cache="$tmp/cac
 
 # Which image kinds does this fstool build? Probe with the equivalent
 # manifests (FAT and disks land on main separately).
-images=(rootfs_ext4)
-tests=(//:rootfs_ext4_test)
+images=(rootfs_ext4 layered_ext4)
+tests=(//:rootfs_ext4_test //:layered_ext4_test)
 probe() {
     (cd "$tmp" && mkdir -p probe/equiv && cp -r "$ws/data" probe/ && cp "$ws/equiv/$1.json" probe/equiv/ &&
         mkdir -p probe/data/gen && printf 'generated a\n' >probe/data/gen/a.txt && printf 'generated b\n' >probe/data/gen/b.txt &&
@@ -105,6 +105,13 @@ t=$SECONDS
 bz "$ob1" test "${tests[@]}" "${targets[@]}"
 sums "$ob1" | tee "$tmp/sums1"
 echo "   $((SECONDS - t)) s"
+
+# The binary in the layered image finds its runfiles where `bazel run`
+# would put them (outside the test sandbox: it runs the extracted copy).
+bin1=$(bazel --output_base="$ob1" info bazel-bin 2>/dev/null)
+"$FSTOOL_BIN" extract "$bin1/layered_ext4.img" "$tmp/layered"
+[ "$("$tmp/layered/opt/app/server")" = "port = 8080" ] || fail "the binary in layered_ext4 does not find its runfiles"
+echo "   layered_ext4: /opt/app/server runs from the image's tree and finds its runfiles"
 
 echo "== 2. same targets, output base 2"
 t=$SECONDS

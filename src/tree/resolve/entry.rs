@@ -235,7 +235,10 @@ impl Builder {
         };
         let time = time.unwrap_or(self.epoch);
         let mut meta = Meta::new(
-            mode.or(host_perm).unwrap_or(default_mode),
+            // A mode taken from the host file follows `permissions`, like
+            // the modes the source layers bring.
+            mode.or(host_perm.map(|m| self.perms.apply(m, crate::tree::perms::Target::File)))
+                .unwrap_or(default_mode),
             e.uid.unwrap_or(0),
             e.gid.unwrap_or(0),
             time,

@@ -1,8 +1,7 @@
 //! Tree-wide policies applied during resolution: `permissions` on what the
 //! source brought, and the xattr helper rules use.
 
-use super::{Builder, Kind, TreeError};
-use crate::spec::FsSpec;
+use super::{Builder, Kind};
 use crate::tree::perms::{Permissions, Target};
 use crate::tree::selinux::FileKind;
 
@@ -28,21 +27,15 @@ fn file_kind(k: &Kind) -> FileKind {
 
 impl Builder {
     /// `permissions` over every inode the source brought (called right
-    /// after the source walk, so nothing else exists yet but the root).
-    pub(super) fn apply_permissions(&mut self, fs: &FsSpec) -> Result<(), TreeError> {
-        let p =
-            Permissions::parse(fs.permissions.as_ref()).map_err(|message| TreeError::Invalid {
-                path: "/".into(),
-                key: "permissions",
-                message,
-            })?;
+    /// after the layers, so nothing else exists yet but the root).
+    pub(super) fn apply_permissions(&mut self) {
+        let p = self.perms;
         if p == Permissions::Source {
-            return Ok(());
+            return;
         }
         for i in &mut self.inodes {
             let t: Target = file_kind(&i.kind).target();
             i.meta.mode = p.apply(i.meta.mode, t);
         }
-        Ok(())
     }
 }

@@ -193,6 +193,8 @@ struct Builder {
     layer_start: usize,
     /// Whether `.wh.*` names are whiteouts in the current layer.
     whiteouts: bool,
+    /// The `permissions` policy, for modes that come from the host.
+    perms: crate::tree::perms::Permissions,
 }
 
 const ROOT: usize = 0;
@@ -252,6 +254,7 @@ impl Builder {
             sources: ctx.sources.clone(),
             layer_start: 0,
             whiteouts: false,
+            perms: Default::default(),
         }
     }
 
@@ -392,18 +395,18 @@ fn hex(b: &[u8]) -> String {
 }
 
 /// The layers of a filesystem: `source` at `/`, or `sources` in order.
-fn layers(fs: &FsSpec) -> Result<Vec<(String, PathBuf)>, TreeError> {
+fn layers(fs: &FsSpec) -> Result<Vec<(String, PathBuf, bool)>, TreeError> {
     match (&fs.source, fs.sources.is_empty()) {
         (Some(_), false) => Err(TreeError::Invalid {
             path: "/".into(),
             key: "sources",
             message: "give either `source` or `sources`, not both".into(),
         }),
-        (Some(s), true) => Ok(vec![("/".into(), s.clone())]),
+        (Some(s), true) => Ok(vec![("/".into(), s.clone(), false)]),
         (None, _) => Ok(fs
             .sources
             .iter()
-            .map(|l| (l.path.clone(), l.source.clone()))
+            .map(|l| (l.path.clone(), l.source.clone(), l.follow_symlinks))
             .collect()),
     }
 }
@@ -411,8 +414,16 @@ fn layers(fs: &FsSpec) -> Result<Vec<(String, PathBuf)>, TreeError> {
 /// Builds the tree for one filesystem.
 pub fn resolve(fs: &FsSpec, ctx: &ResolveCtx) -> Result<Tree, TreeError> {
     let mut b = Builder::new(ctx);
+    b.perms =
+        crate::tree::perms::Permissions::parse(fs.permissions.as_ref()).map_err(|message| {
+            TreeError::Invalid {
+                path: "/".into(),
+                key: "permissions",
+                message,
+            }
+        })?;
     let layers = layers(fs)?;
-    for (at, src) in &layers {
+    for (at, src, follow) in &layers {
         let root = host::host_path(&ctx.base_dir, src);
         // The source root itself may be a symlink (build systems hand over
         // symlinked directories); inside it nothing is followed.
@@ -435,7 +446,12 @@ pub fn resolve(fs: &FsSpec, ctx: &ResolveCtx) -> Result<Tree, TreeError> {
         if is_tar {
             b.walk_tar(&root, into)?;
         } else {
-            b.walk_source(&root, into, fs.preserve_xattrs, fs.keep_host_setgid)?;
+            let how = source::Walk {
+                preserve_xattrs: fs.preserve_xattrs,
+                keep_setgid: fs.keep_host_setgid,
+                follow_symlinks: *follow,
+            };
+            b.walk_source(&root, into, how)?;
         }
     }
     if !layers.is_empty() {
@@ -446,7 +462,7 @@ pub fn resolve(fs: &FsSpec, ctx: &ResolveCtx) -> Result<Tree, TreeError> {
                 }
             }
         }
-        b.apply_permissions(fs)?;
+        b.apply_permissions();
     }
     for (i, e) in fs.entries.iter().enumerate() {
         b.apply_entry(i, e, fs, ctx)?;

@@ -5,6 +5,16 @@ use crate::tree::host::{self, HostKind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// How a host directory is walked.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Walk {
+    pub preserve_xattrs: bool,
+    /// Keep directories' setgid bits.
+    pub keep_setgid: bool,
+    /// Symlinks to regular files become those files.
+    pub follow_symlinks: bool,
+}
+
 impl Builder {
     /// Walks a host directory into directory node `into`, merging into
     /// the directories earlier layers made.
@@ -12,9 +22,13 @@ impl Builder {
         &mut self,
         root: &Path,
         into: usize,
-        preserve_xattrs: bool,
-        keep_setgid: bool,
+        how: Walk,
     ) -> Result<(), TreeError> {
+        let Walk {
+            preserve_xattrs,
+            keep_setgid,
+            follow_symlinks,
+        } = how;
         let mut links: BTreeMap<(u64, u64), usize> = BTreeMap::new();
         // Explicit stack: deep trees must not overflow ours.
         let mut stack: Vec<(PathBuf, usize)> = vec![(root.to_path_buf(), into)];
@@ -30,7 +44,11 @@ impl Builder {
                     path: hpath.display().to_string(),
                     message: format!("name {why}"),
                 })?;
-                let he = host::read_entry(&hpath)?;
+                let he = if follow_symlinks {
+                    host::read_entry_following_files(&hpath)?
+                } else {
+                    host::read_entry(&hpath)?
+                };
                 if let Some(key) = he.link_key {
                     if let Some(&ino) = links.get(&key) {
                         self.link(bdir, &name, ino, false, Origin::Source);
