@@ -44,7 +44,7 @@ let
   '';
 
   canonical = fs:
-    if fs ? source && !(fs ? permissions)
+    if (fs ? source || fs ? sources) && !(fs ? permissions)
     then fs // { permissions = "canonical"; }
     else fs;
   normalise = spec:
@@ -71,10 +71,18 @@ let
     };
 in
 {
-  # A bare filesystem: `spec.filesystem` is required.
-  mkFsImage = args@{ name, spec, fstool, ... }:
+  # A bare filesystem: `spec.filesystem` is required. `sources` (a list of
+  # { path = "/opt/app"; source = <store path or ./dir>; }) is appended to
+  # the filesystem's layers.
+  mkFsImage = args@{ name, spec, fstool, sources ? [ ], ... }:
     assert spec ? filesystem;
-    mkImage (args // { ext = ".img"; });
+    let
+      fs = spec.filesystem;
+      withSources =
+        if sources == [ ] then spec
+        else spec // { filesystem = fs // { sources = (fs.sources or [ ]) ++ sources; }; };
+    in
+    mkImage (removeAttrs args [ "sources" ] // { spec = withSources; ext = ".img"; });
 
   # A whole disk: `spec.image` and `spec.partitions`.
   mkDiskImage = args@{ name, spec, fstool, ... }:

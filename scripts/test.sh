@@ -28,4 +28,5 @@ cargo test --release --all-targets -- $ignored
 # Build-system integrations with real Bazel 4 and nix-build.
 cargo build --release
 FSTOOL_BIN="$PWD/target/release/fstool" tests/bazel/run.sh
+FSTOOL_BIN="$PWD/target/release/fstool" tests/bazel/readme.sh
 FSTOOL_BIN="$PWD/target/release/fstool" tests/nix/run.sh

@@ -91,4 +91,30 @@ else
     cat "$tmp/disk.err"
     fail "fstool build of the disk manifest"
 fi
+# The README's example, exactly as the README gives it, in a fresh
+# directory outside the repo with a rootfs/ beside it (store modes 0444/0555
+# become canonical 0644/0755).
+rd=$tmp/readme
+mkdir -p "$rd/rootfs/etc" "$rd/rootfs/usr/bin"
+python3 - "$repo/README.md" "$rd/image.nix" <<'PY'
+import re, sys
+section = open(sys.argv[1]).read().split("### Use from Nix", 1)[1].split("\n### ", 1)[0]
+blocks = [b for b in re.findall(r"^```nix\n(.*?)^```", section, re.S | re.M) if b.startswith("# file: image.nix\n")]
+assert len(blocks) == 1, "the README's Nix section has no `# file: image.nix` block"
+open(sys.argv[2], "w").write(blocks[0].split("\n", 1)[1])
+PY
+printf 'readme-host\n' >"$rd/rootfs/etc/hostname"
+printf '#!/bin/sh\necho hi\n' >"$rd/rootfs/usr/bin/hi"
+chmod 755 "$rd/rootfs/usr/bin/hi"
+for attr in rootfs disk; do
+    out=$(cd "$rd" && nix-build image.nix --arg fstool "$bin" --arg fstoolSrc "$repo" -A "$attr" --no-out-link)
+    echo "built README $attr: $out"
+done
+out=$(cd "$rd" && nix-build image.nix --arg fstool "$bin" --arg fstoolSrc "$repo" -A rootfs --no-out-link)
+e2fsck -fn "$out/rootfs.img"
+[ "$(debugfs -R 'cat /etc/hostname' "$out/rootfs.img" 2>/dev/null)" = "readme-host" ] || fail "README image: /etc/hostname"
+debugfs -R 'stat /etc/hostname' "$out/rootfs.img" 2>/dev/null | grep -q 'Mode:  0644' || fail "README image: /etc/hostname is not 0644"
+debugfs -R 'stat /usr/bin/hi' "$out/rootfs.img" 2>/dev/null | grep -q 'Mode:  0755' || fail "README image: /usr/bin/hi is not 0755"
+echo "ok: the README's image.nix builds from $rd"
+
 echo "PASS: nix builders in $((SECONDS - start)) s"
