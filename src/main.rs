@@ -155,6 +155,7 @@ fn run(cli: Cli) -> Result<()> {
                 base_dir,
                 output: None,
                 env_source_date_epoch: env_source_date_epoch(),
+                phase: Default::default(),
             };
             let planned = fstool::plan(&spec, &opts)?;
             if json {

@@ -74,6 +74,7 @@ impl BuildOptions {
             base_dir: self.base_dir.clone(),
             output: Some(self.output.clone()),
             env_source_date_epoch: self.env_source_date_epoch.clone(),
+            phase: Default::default(),
         }
     }
 }
@@ -90,13 +91,21 @@ pub fn build_with(
     formats: &[&dyn crate::fs::Format],
 ) -> Result<Report, BuildError> {
     let timing = output::Timing::new(opts.timing);
-    let mut planned = image::plan_with(spec, &opts.plan_options(), formats)?;
+    let mut bar = crate::progress::Bar::new(opts.progress);
+    let mut plan_opts = opts.plan_options();
+    plan_opts.phase = bar.phase_callback();
+    let mut planned = image::plan_with(spec, &plan_opts, formats)?;
     timing.mark("resolve+plan");
     planned.qcow2.check()?;
     let size = planned.size();
     let out = AtomicOutput::create(&opts.output)?;
     let mut dev = output::open(&out, size, planned.container, &planned.qcow2)?;
-    let mut bar = crate::progress::Bar::new(opts.progress);
+    let writing = if planned.container == ImageFormat::Qcow2 && planned.qcow2.compress {
+        "writing and compressing"
+    } else {
+        "writing"
+    };
+    bar.bytes(writing, 0);
     // Disks are hashed after writing: their writers report progress inside
     // their partition, not in image offsets.
     let follow = planned.container == ImageFormat::Raw && opts.hash && planned.is_bare();
@@ -117,6 +126,14 @@ pub fn build_with(
                 Ok(_) => follower.advance(size),
                 Err(_) => follower.abort(),
             }
+            // The write is done; the hash has its own bar until it is too.
+            if written.is_ok() {
+                bar.bytes("hashing", size);
+                while !hashing.is_finished() {
+                    bar.update(follower.hashed(), size);
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            }
             (written, hashing.join())
         });
         let stats = written?;
@@ -133,7 +150,7 @@ pub fn build_with(
         let stats =
             planned.write_to(dev.as_mut(), &mut |t| bar.update(t.data_done, t.data_total))?;
         timing.mark("write");
-        (stats, output::finish(dev, out, opts.hash)?)
+        (stats, output::finish(dev, out, opts.hash, &mut bar)?)
     };
     bar.finish();
     timing.mark("finish");

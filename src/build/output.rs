@@ -46,16 +46,34 @@ pub(super) fn open(
     })
 }
 
-/// Flushes the device, hashes the file when asked, and renames it into place.
+/// Flushes the device, hashes the file when asked (showing its progress
+/// on `bar`), and renames it into place.
 pub(super) fn finish(
     mut dev: Box<dyn BlockDevice>,
     out: AtomicOutput,
     hash: bool,
+    bar: &mut crate::progress::Bar,
 ) -> Result<Option<String>, IoError> {
     dev.finish()?;
     drop(dev);
     let sha256 = if hash {
-        Some(sha256_file(out.path())?)
+        let size = std::fs::metadata(out.path())
+            .map_err(crate::io::host_err(out.path()))?
+            .len();
+        let hasher = FollowingHasher::new(out.path(), size)?;
+        hasher.advance(size);
+        bar.bytes("hashing", size);
+        let h = std::thread::scope(|s| {
+            let t = s.spawn(|| hasher.run());
+            while !t.is_finished() {
+                bar.update(hasher.hashed(), size);
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            t.join()
+        });
+        Some(h.map_err(|_| {
+            crate::io::host_err(out.path())(std::io::Error::other("the hashing thread panicked"))
+        })??)
     } else {
         None
     };
@@ -71,6 +89,8 @@ pub(super) struct FollowingHasher {
     size: u64,
     watermark: std::sync::atomic::AtomicU64,
     aborted: std::sync::atomic::AtomicBool,
+    /// Bytes hashed so far (for progress).
+    done: std::sync::atomic::AtomicU64,
 }
 
 impl FollowingHasher {
@@ -81,7 +101,13 @@ impl FollowingHasher {
             size,
             watermark: std::sync::atomic::AtomicU64::new(0),
             aborted: std::sync::atomic::AtomicBool::new(false),
+            done: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Bytes hashed so far.
+    pub(super) fn hashed(&self) -> u64 {
+        self.done.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Everything below `offset` is final.
@@ -116,10 +142,16 @@ impl FollowingHasher {
             }
             // Holes below the watermark are final zeros: hash them from
             // memory instead of reading them.
-            let data = crate::io::next_data(&self.file, pos).unwrap_or(w).min(w);
+            // (At most 256 MiB at a time, so that progress moves across a
+            // huge hole.)
+            let data = crate::io::next_data(&self.file, pos)
+                .unwrap_or(w)
+                .min(w)
+                .min(pos.saturating_add(256 << 20));
             if data > pos {
                 crate::io::hash_zeros(&mut h, data - pos);
                 pos = data;
+                self.done.store(pos, Ordering::Relaxed);
                 continue;
             }
             let k = (w - pos).min(buf.len() as u64) as usize;
@@ -128,6 +160,7 @@ impl FollowingHasher {
                 .map_err(crate::io::host_err(&self.path))?;
             h.update(&buf[..k]);
             pos += k as u64;
+            self.done.store(pos, Ordering::Relaxed);
         }
         Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
     }

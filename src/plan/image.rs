@@ -26,6 +26,8 @@ pub struct PlanOptions {
     /// The value of `SOURCE_DATE_EPOCH`, which only the caller reads; the
     /// spec's `source_date_epoch` wins over it.
     pub env_source_date_epoch: Option<std::ffi::OsString>,
+    /// Where planning says what it is doing (progress display).
+    pub phase: crate::progress::Phase,
 }
 
 /// Everything decided about an image, as `fstool plan --json` prints it.
@@ -336,6 +338,7 @@ pub fn plan_with(
         sources: SourceStore::default(),
         time_range: spec.time_range,
         resolved_ahead: Default::default(),
+        phase: opts.phase.clone(),
     };
     let seed = match &spec.seed {
         Some(s) => s.clone(),

@@ -464,6 +464,7 @@ fn source_that_changes_size_during_the_build_is_an_error() {
             base_dir: dir.path().to_path_buf(),
             output: None,
             env_source_date_epoch: None,
+            phase: Default::default(),
         };
         let mut planned = fstool::plan(&spec, &opts).unwrap();
         let f = std::fs::OpenOptions::new()

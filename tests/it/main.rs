@@ -31,6 +31,7 @@ mod links;
 mod ntfs;
 mod perturb;
 mod plan;
+mod progress;
 mod read_hostile;
 mod scale;
 mod spec;

@@ -603,6 +603,7 @@ fn ctx(base: &Path, policy: spec::TimePolicy) -> ResolveCtx {
         sources: Default::default(),
         time_range: Default::default(),
         resolved_ahead: Default::default(),
+        phase: Default::default(),
     }
 }
 

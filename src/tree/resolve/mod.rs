@@ -63,6 +63,8 @@ pub struct ResolveCtx {
     /// them), by spec key path; it takes them from here instead of
     /// resolving twice.
     pub resolved_ahead: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, Tree>>>,
+    /// Where resolution says what it is doing (extracting a tar archive).
+    pub phase: crate::progress::Phase,
 }
 
 /// Why a tree could not be resolved. `path` fields holding a `String` are
@@ -195,6 +197,7 @@ struct Builder {
     whiteouts: bool,
     /// The `permissions` policy, for modes that come from the host.
     perms: crate::tree::perms::Permissions,
+    phase: crate::progress::Phase,
 }
 
 const ROOT: usize = 0;
@@ -255,6 +258,7 @@ impl Builder {
             layer_start: 0,
             whiteouts: false,
             perms: Default::default(),
+            phase: ctx.phase.clone(),
         }
     }
 

@@ -109,10 +109,13 @@ impl Builder {
             prefix: self.components_of(into),
             into,
         };
+        let shown = archive.file_name().unwrap_or_default().to_string_lossy();
+        self.phase.set(&format!("extracting {shown}"));
         for (index, entry) in entries.enumerate() {
             let mut entry = entry.map_err(unreadable(archive))?;
             self.add_member(archive, &dir_path, &at, index, &mut entry)?;
         }
+        self.phase.set("resolving the tree");
         Ok(())
     }
 
