@@ -1,5 +1,6 @@
 //! The header fields `fstool diff` compares, by their spec names: the ext
-//! superblock, the FAT boot sector, the EROFS superblock and the dm-verity
+//! superblock, the FAT boot sector, the NTFS boot sector, the EROFS
+//! superblock and the dm-verity
 //! superblock of a hash partition.
 
 use crate::fs::erofs::superblock as erofs_sb;
@@ -22,6 +23,9 @@ pub(super) fn header_fields(d: &dyn ReadAt) -> Option<(&'static str, Vec<(&'stat
     if let Some(b) = Bpb::decode(&bs).filter(|b| b.layout().is_ok()) {
         return Some(("FAT boot sector", fat_fields(&b)));
     }
+    if bs.get(3..11) == Some(b"NTFS    ") {
+        return Some(("NTFS boot sector", ntfs_fields(&bs)));
+    }
     let mut eb = [0u8; erofs_sb::SIZE];
     if d.read_at(erofs_sb::OFFSET as u64, &mut eb).is_ok() {
         if let Some(s) = erofs_sb::Superblock::decode(&eb) {
@@ -30,6 +34,27 @@ pub(super) fn header_fields(d: &dyn ReadAt) -> Option<(&'static str, Vec<(&'stat
     }
     let v = verity_sb::Superblock::decode(&bs)?;
     Some(("dm-verity superblock", verity_fields(&v)))
+}
+
+/// The NTFS boot sector's fields (Linux-NTFS "The Boot Sector").
+fn ntfs_fields(b: &[u8; 512]) -> Vec<(&'static str, String)> {
+    let le = |at: usize, n: usize| -> u64 {
+        let mut v = [0u8; 8];
+        if let (Some(d), Some(s)) = (v.get_mut(..n), b.get(at..at.saturating_add(n))) {
+            d.copy_from_slice(s);
+        }
+        u64::from_le_bytes(v)
+    };
+    vec![
+        ("bytes_per_sector", le(0x0b, 2).to_string()),
+        ("sectors_per_cluster", le(0x0d, 1).to_string()),
+        ("total_sectors", le(0x28, 8).to_string()),
+        ("mft_lcn", le(0x30, 8).to_string()),
+        ("mftmirr_lcn", le(0x38, 8).to_string()),
+        ("clusters_per_mft_record", format!("{:#04x}", le(0x40, 1))),
+        ("clusters_per_index_block", format!("{:#04x}", le(0x44, 1))),
+        ("volume_serial", format!("{:016X}", le(0x48, 8))),
+    ]
 }
 
 fn erofs_fields(s: &erofs_sb::Superblock) -> Vec<(&'static str, String)> {

@@ -167,6 +167,11 @@ pub fn open_fs<'a, D: ReadAt + 'a>(
     if fat::probe(&dev).is_some() {
         return Ok(Some(Box::new(fat::FatVolume::open(dev)?)));
     }
+    if crate::fs::ntfs::probe::probe(&dev).is_some() {
+        return Ok(Some(Box::new(crate::fs::ntfs::read::NtfsVolume::open(
+            dev,
+        )?)));
+    }
     if crate::fs::erofs::probe::probe(&dev).is_some() {
         return Ok(Some(Box::new(crate::fs::erofs::volume::ErofsVolume::open(
             dev,

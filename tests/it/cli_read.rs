@@ -261,6 +261,24 @@ fn diff(a: &Path, b: &Path) -> (i32, serde_json::Value) {
     (code, v)
 }
 
+/// Copies `img` to `to` with one byte of `/big` (the source's
+/// `pattern(300_000, 7)`) flipped at offset 123457, and checks that `diff`
+/// names exactly that file and offset.
+fn patched_big_is_found(img: &Path, to: &Path) {
+    let mut bytes = std::fs::read(img).unwrap();
+    let big = pattern(300_000, 7);
+    let at = bytes.windows(64).position(|w| w == &big[..64]).unwrap() + 123_457;
+    bytes[at] ^= 0x40;
+    std::fs::write(to, &bytes).unwrap();
+    let (code, v) = diff(img, to);
+    assert_eq!(code, 1);
+    assert_eq!(
+        fields(&v),
+        [("tree".into(), "filesystem: /big".into(), "content".into())]
+    );
+    assert_eq!(v["findings"][0]["a"], "first difference at byte 123457");
+}
+
 /// (layer, place, field) of each finding.
 fn fields(v: &serde_json::Value) -> Vec<(String, String, String)> {
     v["findings"]
@@ -306,19 +324,7 @@ fn diff_names_and_locates_each_difference() {
     );
 
     // One content byte, patched in place by offset.
-    let c = dir.path().join("c.img");
-    let mut bytes = std::fs::read(&a).unwrap();
-    let big = pattern(300_000, 7);
-    let at = bytes.windows(64).position(|w| w == &big[..64]).unwrap() + 123_457;
-    bytes[at] ^= 0x40;
-    std::fs::write(&c, &bytes).unwrap();
-    let (code, v) = diff(&a, &c);
-    assert_eq!(code, 1);
-    assert_eq!(
-        fields(&v),
-        [("tree".into(), "filesystem: /big".into(), "content".into())]
-    );
-    assert_eq!(v["findings"][0]["a"], "first difference at byte 123457");
+    patched_big_is_found(&a, &dir.path().join("c.img"));
 
     // A mode, an xattr and a name, through the spec.
     let variant = |name: &str, extra: &str| {
@@ -455,18 +461,7 @@ fn erofs_reads_back_and_diff_explains_it() {
 
     // One content byte of /big.
     let c = dir.path().join("c.erofs");
-    let mut bytes = std::fs::read(&img).unwrap();
-    let big = pattern(300_000, 7);
-    let at = bytes.windows(64).position(|w| w == &big[..64]).unwrap() + 123_457;
-    bytes[at] ^= 0x40;
-    std::fs::write(&c, &bytes).unwrap();
-    let (code, v) = diff(&img, &c);
-    assert_eq!(code, 1);
-    assert_eq!(
-        fields(&v),
-        [("tree".into(), "filesystem: /big".into(), "content".into())]
-    );
-    assert_eq!(v["findings"][0]["a"], "first difference at byte 123457");
+    patched_big_is_found(&img, &c);
 
     // A byte of block 0 past the superblock: the checksum no longer holds.
     let mut bytes = std::fs::read(&img).unwrap();
@@ -481,4 +476,61 @@ fn erofs_reads_back_and_diff_explains_it() {
     );
     let b = v["findings"][0]["b"].as_str().unwrap();
     assert!(b.contains("checksum mismatch"), "{b}");
+}
+
+/// NTFS through the reader layer: ls, cat and extract see the source
+/// (names, contents, hard links, symlinks), and `diff` and `verify` name a
+/// changed file by path and offset and another seed by the boot sector's
+/// serial.
+#[test]
+fn ntfs_reads_back_and_diff_explains_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = source(dir.path());
+    let spec_a = spec(dir.path(), "a.toml", "ntfs", &src);
+    let img = dir.path().join("a.ntfs");
+    build_ok(&spec_a, &img, &[]);
+    let imgs = img.to_str().unwrap();
+    let listing = fstool_ok(&[os("ls"), os(imgs), os("-R")]);
+    assert!(listing.lines().any(|l| l == "/d/e/f"), "{listing}");
+    assert!(
+        !listing.contains("$MFT"),
+        "system files are listed:\n{listing}"
+    );
+    let long = fstool_ok(&[os("ls"), os(imgs), os("/"), os("-l")]);
+    assert!(long.contains("link -> d/e/f"), "{long}");
+    let out = run(fstool().args(["cat", imgs, "/big"]));
+    assert!(out.status.success() && out.stdout == pattern(300_000, 7));
+    let x = dir.path().join("x");
+    fstool_ok(&[os("extract"), os(imgs), x.as_os_str()]);
+    assert_eq!(files(&x), files(&src));
+    use std::os::unix::fs::MetadataExt;
+    let (f, h) = (
+        std::fs::metadata(x.join("d/e/f")).unwrap(),
+        std::fs::metadata(x.join("hard")).unwrap(),
+    );
+    assert_eq!((f.ino(), f.nlink()), (h.ino(), 2), "hard link not restored");
+
+    let s = dir.path().join("s.ntfs");
+    build_ok(&spec_a, &s, &["--seed", "other"]);
+    let (code, v) = diff(&img, &s);
+    assert_eq!(code, 1);
+    assert_eq!(
+        fields(&v),
+        [(
+            "filesystem".into(),
+            "filesystem: NTFS boot sector".into(),
+            "volume_serial".into()
+        )],
+        "{v:#}"
+    );
+
+    let c = dir.path().join("c.ntfs");
+    patched_big_is_found(&img, &c);
+    let out = run(fstool().arg("verify").arg(&spec_a).arg(&c));
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("/big: content: first difference at byte 123457"),
+        "{text}"
+    );
 }

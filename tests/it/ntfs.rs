@@ -8,6 +8,7 @@ use std::process::Command;
 
 use fstool::fs::ntfs::{self, NtfsOptions, NtfsReport};
 use fstool::io::{BlockDevice, SparseFile};
+use fstool::read::{self, Kind, VolumeReader};
 use fstool::tree::{FileData, Meta, Node, NodeId, NodeKind, Timestamp, Tree};
 
 use crate::common::{run, run_ok, tool};
@@ -256,12 +257,55 @@ fn fuse_walk(b: &Built) -> Option<(Listing, BTreeMap<String, u64>)> {
     Some(result.unwrap())
 }
 
+/// What fstool's own NTFS reader sees, keyed like [`expected`]; hard links
+/// checked to share their node.
+fn reader_walk(img: &Path, tree: &Tree) -> Listing {
+    let dev = fstool::io::MemDevice {
+        data: std::fs::read(img).unwrap(),
+    };
+    let r = fstool::fs::ntfs::read::NtfsVolume::open(&dev).unwrap();
+    let mut out = BTreeMap::new();
+    let mut nodes = BTreeMap::new();
+    for e in read::walk(&r).unwrap() {
+        let path = String::from_utf8(e.path.clone()).unwrap();
+        let md = r.metadata(e.node).unwrap();
+        let seen = match md.kind {
+            Kind::Dir => Seen::Dir,
+            Kind::Symlink => Seen::Symlink(String::from_utf8(md.target.unwrap()).unwrap()),
+            _ => Seen::File(read::read_file(&r, e.node, 1 << 30).unwrap()),
+        };
+        nodes.insert(path.clone(), e.node);
+        out.insert(path, (seen, md.mtime.secs, md.mtime.nanos));
+    }
+    for id in tree.preorder() {
+        if let NodeKind::HardLink { target } = tree.node(id).kind {
+            assert_eq!(
+                nodes[&tree.path_of(id)],
+                nodes[&tree.path_of(target)],
+                "reader: hard link {}",
+                tree.path_of(id)
+            );
+        }
+    }
+    out
+}
+
 /// Every check: ntfsfix, ntfsinfo, ntfs-3g readback equal to the tree,
-/// hard links sharing an inode, and ntfsls listing the same names.
+/// hard links sharing an inode, ntfsls listing the same names, and
+/// fstool's own reader reading back the same.
 fn check_all(b: &Built, tree: &Tree) {
     ntfsfix_clean(&b.img);
     ntfsinfo(&b.img);
     let want = expected(tree);
+    let ours = reader_walk(&b.img, tree);
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "fstool's reader lists other paths"
+    );
+    for (path, w) in &want {
+        assert_eq!(&ours[path], w, "fstool's reader: {path}");
+    }
     if let Some((got, inos)) = fuse_walk(b) {
         assert_eq!(
             got.keys().collect::<Vec<_>>(),

@@ -1,7 +1,8 @@
 //! fstool's volume readers against hostile images: images built by fstool
 //! (ext2 with block maps, ext4 with extents, htree directories and xattrs
 //! in and out of the inode, FAT12/16/32 with long names, EROFS with
-//! inline, plain and shared-xattr inodes), then damaged
+//! inline, plain and shared-xattr inodes, NTFS with resident and
+//! non-resident data and INDX blocks), then damaged
 //! byte by byte with a seeded PRNG. Each variant is opened, walked and
 //! every file read back through the `VolumeReader` trait. Errors are
 //! fine; a panic fails the test, and so does a variant that takes too
@@ -126,6 +127,8 @@ fn open<'a>(name: &str, dev: &'a MemDevice) -> Result<Box<dyn VolumeReader + 'a>
         Box::new(fstool::fs::fat::FatVolume::open(dev)?)
     } else if name == "erofs" {
         Box::new(fstool::fs::erofs::volume::ErofsVolume::open(dev)?)
+    } else if name == "ntfs" {
+        Box::new(fstool::fs::ntfs::read::NtfsVolume::open(dev)?)
     } else {
         Box::new(fstool::fs::ext::read::ExtVolume::open(dev)?)
     })
@@ -144,6 +147,7 @@ fn readers_survive_damaged_images() {
         ("fat16", "type = \"fat16\"", true),
         ("fat32", "type = \"fat32\"", true),
         ("erofs", "type = \"erofs\"", false),
+        ("ntfs", "type = \"ntfs\"", true),
     ];
     let mut total = 0u64;
     let mut failed = 0u64;

@@ -104,6 +104,13 @@ impl Format for Ntfs {
     fn probe(&self, dev: &dyn ReadAt) -> Option<serde_json::Value> {
         super::probe::probe(dev).and_then(|i| serde_json::to_value(i).ok())
     }
+
+    fn open(
+        &self,
+        dev: Box<dyn ReadAt>,
+    ) -> Result<Box<dyn crate::read::VolumeReader>, crate::read::ReadError> {
+        Ok(Box::new(super::read::NtfsVolume::open(dev)?))
+    }
 }
 
 /// NTFS options and the headroom, which for a percentage depends on the tree.

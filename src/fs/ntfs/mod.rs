@@ -31,6 +31,7 @@ pub mod inodes;
 pub mod layout;
 pub mod node;
 pub mod probe;
+pub mod read;
 pub mod record;
 pub mod reparse;
 pub mod runlist;
