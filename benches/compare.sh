@@ -7,6 +7,7 @@
 #   benches/compare.sh DIR             # any directory
 #   RUNS=5 SIZE=4G benches/compare.sh  # more runs, another image size
 #   FAT=1 benches/compare.sh           # also FAT32: fstool vs mkfs.fat + mcopy -s
+#   NTFS=1 benches/compare.sh          # also NTFS: fstool vs mkntfs + ntfs-3g + cp -a
 #
 # Everything is written under bench-out/ in the repository (same filesystem
 # as the build, so fstool can use copy_file_range).
@@ -120,6 +121,24 @@ JSON
     for n in fstool-erofs fstool-erofs-dedupe mkfs.erofs; do
         printf '  %-20s %10d bytes\n' "$n" "$(stat -c %s "$OUT/$n.img")"
     done
+fi
+
+# NTFS (NTFS=1): fstool vs mkntfs -F -Q + an ntfs-3g mount + cp -a, the
+# usual rootless-ish route, on the same tree.
+if [ "${NTFS:-0}" = 1 ] && command -v mkntfs >/dev/null 2>&1 && command -v ntfs-3g >/dev/null 2>&1; then
+    cat > "$OUT/ntfs.json" <<JSON
+{"version": 1, "filesystem": {"type": "ntfs", "source": "$TREE", "size": "$SIZE", "unsupported": "skip"}}
+JSON
+    run fstool-ntfs "$FSTOOL" build "$OUT/ntfs.json" -o "$OUT/fstool-ntfs.img" -q
+    mkntfs_cp() {
+        rm -f "$OUT/mkntfs.img" && truncate -s "$size_bytes" "$OUT/mkntfs.img" &&
+            mkntfs -F -Q -q "$OUT/mkntfs.img" >/dev/null && mkdir -p "$OUT/mnt" &&
+            ntfs-3g "$OUT/mkntfs.img" "$OUT/mnt" && cp -a "$TREE"/. "$OUT/mnt"/ 2>/dev/null;
+        local rc=$?; fusermount -u "$OUT/mnt"; return $rc; }
+    export -f mkntfs_cp; export OUT TREE size_bytes
+    RUNS=1 run mkntfs+ntfs-3g+cp bash -c mkntfs_cp || true
+    echo "fstool ntfs vs mkntfs -Q + ntfs-3g + cp -a: $(ratio "${T[mkntfs+ntfs-3g+cp]}" "${T[fstool-ntfs]}")x faster"
+    echo "fstool ntfs / fstool ext4 ($SIZE):         $(ratio "${T[fstool-ntfs]}" "${T[fstool-ext4]}")x the time"
 fi
 
 # Memory does not grow with file size: one 8 GiB sparse file.

@@ -29,6 +29,14 @@ FsImageInfo = provider(
     },
 )
 
+FstoolEntriesInfo = provider(
+    doc = "Manifest entries made elsewhere (rules/pkg.bzl from rules_pkg mappings), for fs_image's `entries_from`.",
+    fields = {
+        "entries": "list of dict: manifest `entries`, host paths relative to the execroot.",
+        "inputs": "depset of File: the files they name.",
+    },
+)
+
 DiskImageInfo = provider(
     doc = "A disk image built by disk_image.",
     fields = {
@@ -247,6 +255,23 @@ def _fs_image_impl(ctx):
             inputs.append(f)
             _add_runfile(st, tree + _runfiles_path(ctx, f), f)
 
+    # Entries from rules_pkg mappings (rules/pkg.bzl): their own modes and
+    # owners, else the rule's defaults.
+    for src in ctx.attr.entries_from:
+        info = src[FstoolEntriesInfo]
+        inputs.extend(info.inputs.to_list())
+        for e in info.entries:
+            e = dict(e)
+            path = e.pop("path")
+            mode = e.pop("mode", None)
+            owner = (e.pop("uid", None), e.pop("gid", None))
+            default_mode = {"dir": _mode_value(ctx.attr.dir_mode), "symlink": "0777"}.get(e["type"], _mode_value(ctx.attr.mode))
+            _add(st, path, e, mode or default_mode)
+            if owner[0] != None:
+                st.entries[-1]["uid"] = owner[0]
+            if owner[1] != None:
+                st.entries[-1]["gid"] = owner[1]
+
     for path, target in sorted(ctx.attr.symlinks.items()):
         _add(st, path, {"type": "symlink", "target": target}, "0777")
 
@@ -382,6 +407,10 @@ _fs_image = rule(
         "layers": attr.label_keyed_string_dict(
             allow_files = True,
             doc = "Label -> image path: tar archives or directory outputs (tree artifacts) placed at that path, after `tars`, in the order written; later layers win. Directory outputs in `files` become layers too.",
+        ),
+        "entries_from": attr.label_list(
+            providers = [FstoolEntriesInfo],
+            doc = "Targets of rules/pkg.bzl's pkg_fstool_entries: rules_pkg's pkg_files, pkg_mkdirs, pkg_mklink and pkg_filegroup as entries.",
         ),
         "whiteouts": attr.bool(doc = "OCI whiteouts (.wh.NAME, .wh..wh..opq) in layers delete what the layers below brought."),
         "binaries": attr.label_keyed_string_dict(

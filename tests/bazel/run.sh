@@ -54,6 +54,7 @@ cat >> "$ws/.bazelrc" <<RC
 build --override_repository=rules_cc=$ws/offline/rules_cc
 build --override_repository=rules_java=$ws/offline/rules_java
 build --override_repository=remote_coverage_tools=$ws/offline/remote_coverage_tools
+build --override_repository=rules_pkg=$ws/offline/rules_pkg
 RC
 cd "$ws"
 
@@ -62,8 +63,8 @@ bz() { local ob=$1; shift; bazel --output_base="$ob" "$@" --disk_cache="$tmp/cac
 
 # Which image kinds does this fstool build? Probe with the equivalent
 # manifests (FAT and disks land on main separately).
-images=(rootfs_ext4 layered_ext4)
-tests=(//:rootfs_ext4_test //:layered_ext4_test)
+images=(rootfs_ext4 layered_ext4 pkg_ext4)
+tests=(//:rootfs_ext4_test //:layered_ext4_test //:pkg_ext4_test)
 probe() {
     (cd "$tmp" && mkdir -p probe/equiv && cp -r "$ws/data" probe/ && cp "$ws/equiv/$1.json" probe/equiv/ &&
         mkdir -p probe/data/gen && printf 'generated a\n' >probe/data/gen/a.txt && printf 'generated b\n' >probe/data/gen/b.txt &&
