@@ -249,7 +249,7 @@ fn run_ok_output(cmd: &mut Command) -> std::process::Output {
 
 /// `fsck.fat -n` and `fsck.fat -n -V` pass and say nothing beyond their
 /// progress lines.
-fn fsck_clean(img: &Path) {
+pub fn fsck_clean(img: &Path) {
     let Some(fsck) = tool("fsck.fat") else { return };
     for verify in [false, true] {
         let mut c = Command::new(&fsck);

@@ -11,6 +11,7 @@ mod bad_input;
 mod cli;
 mod cli_read;
 mod common;
+mod corpus;
 mod determinism;
 mod disk;
 mod disk_examples;

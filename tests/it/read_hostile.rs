@@ -22,21 +22,6 @@ const MAX_VARIANT_TIME: Duration = Duration::from_secs(5);
 /// more than the image holds; reading it is then bounded here).
 const READ_CAP: u64 = 4 << 20;
 
-/// splitmix64: deterministic, no dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 fn source(dir: &Path) {
     write_file(dir, "empty", b"");
     write_file(dir, "one", b"1");
