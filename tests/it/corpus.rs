@@ -158,6 +158,7 @@ fn random_trees_in_every_format_read_back() {
             )
             .unwrap();
             let img = d.path().join(format!("{fs}.img"));
+            let _ = std::fs::remove_file(&img);
             let out = run(&mut fstool_build(&spec, &img, &[]));
             let err = String::from_utf8_lossy(&out.stderr);
             // NTFS without attribute lists: names of one file that do not
