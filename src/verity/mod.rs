@@ -10,7 +10,10 @@
 //! Salt and UUID come from the seed, so the root hash is a function of the
 //! data and the seed alone.
 
+mod stream;
 pub mod superblock;
+
+pub use stream::write_tree;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -248,19 +251,6 @@ pub fn build(plan: &VerityPlan, read: ReadData) -> Result<Built, VerityError> {
     let top = plan.level_offset(plan.level_blocks.len() - 1) as usize;
     let root_hash = salted(salt, &area[top..top + hbs]);
     Ok(Built { area, root_hash })
-}
-
-/// Hashes the data `plan` covers, read from `dev` at `data_offset`, and
-/// writes the hash area at `hash_offset`. Returns the root hash.
-pub fn write_tree(
-    plan: &VerityPlan,
-    dev: &mut dyn crate::io::BlockDevice,
-    data_offset: u64,
-    hash_offset: u64,
-) -> Result<[u8; 32], VerityError> {
-    let built = build(plan, &mut |off, buf| dev.read_at(data_offset + off, buf))?;
-    dev.write_at(hash_offset, &built.area)?;
-    Ok(built.root_hash)
 }
 
 /// Lower-case hex of a root hash.
