@@ -123,11 +123,12 @@ pub trait Format: Sync {
         at: &KeyPath,
         cx: &VolumeContext,
     ) -> Result<Box<dyn VolumeOptions>, KeyProblem>;
-    /// Recognises the format at the start of `dev`, as JSON for `info`.
+    /// Recognises the format at the start of `dev`, as JSON for `info`:
+    /// `fs_type`, `label`, `uuid` and `bytes`, then the format's own fields.
     fn probe(&self, dev: &dyn ReadAt) -> Option<serde_json::Value>;
     /// Opens the volume on `dev` for reading (`ls`, `cat`, `diff`, ...).
     /// `Incompatible` when `dev` does not hold this format.
-    fn open(&self, dev: Box<dyn ReadAt>) -> Result<Box<dyn VolumeReader>, ReadError> {
+    fn open<'a>(&self, dev: Box<dyn ReadAt + 'a>) -> Result<Box<dyn VolumeReader + 'a>, ReadError> {
         let _ = dev;
         Err(ReadError::incompatible("this format has no reader"))
     }

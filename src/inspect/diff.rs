@@ -94,11 +94,8 @@ pub fn diff(a: &Path, b: &Path) -> Result<DiffReport, InspectError> {
         ));
     }
     // A filesystem at offset 0 wins over a table, as in `info`.
-    let bare = |d: &dyn ReadAt| {
-        crate::fs::ext::probe::probe(d).is_some() || crate::fs::fat::probe(d).is_some()
-    };
     let table = |d: &dyn ReadAt, img: &Path| -> Result<Option<PartitionTableInfo>, InspectError> {
-        if bare(d) {
+        if super::is_filesystem(d) {
             return Ok(None);
         }
         part::probe(d).map_err(|source| InspectError::Partition {

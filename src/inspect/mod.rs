@@ -12,7 +12,6 @@ pub mod verify;
 pub mod volume;
 
 use crate::container::qcow2_read::{is_qcow2, Qcow2Reader};
-use crate::fs::{ext, fat};
 use crate::io::{host_err, IoError, ReadAt, ReadSlice};
 use crate::part;
 use serde_json::{json, Value};
@@ -103,38 +102,20 @@ pub fn probe_fs(dev: &dyn ReadAt) -> Value {
     fs
 }
 
+/// The first registered format that recognises `dev`, or a bare dm-verity
+/// hash area.
 fn probe_one(dev: &dyn ReadAt) -> Value {
-    if let Some(e) = ext::probe::probe(dev) {
-        return serde_json::to_value(e).unwrap_or(Value::Null);
-    }
-    if let Some(f) = fat::probe(dev) {
-        return json!({
-            "fs_type": match f.fat_type {
-                fat::FatType::Fat12 => "fat12",
-                fat::FatType::Fat16 => "fat16",
-                fat::FatType::Fat32 => "fat32",
-            },
-            "label": f.label.unwrap_or_default(),
-            "uuid": f.volume_id.map(fat::format_volume_id),
-            "cluster_bytes": f.cluster_bytes,
-            "clusters": f.cluster_count,
-            "bytes": f.total_bytes,
-        });
-    }
-    if let Some(e) = crate::fs::erofs::probe::probe(dev) {
-        return serde_json::to_value(e).unwrap_or(Value::Null);
-    }
-    if let Some(n) = crate::fs::ntfs::probe::probe(dev) {
-        return json!({
-            "fs_type": "ntfs",
-            "label": n.label.unwrap_or_default(),
-            "uuid": n.serial,
-            "cluster_bytes": n.cluster_bytes,
-            "mft_record_bytes": n.mft_record_bytes,
-            "bytes": n.total_bytes,
-        });
-    }
-    probe_verity(dev).unwrap_or(Value::Null)
+    crate::fs::FORMATS
+        .iter()
+        .find_map(|f| f.probe(dev))
+        .or_else(|| probe_verity(dev))
+        .unwrap_or(Value::Null)
+}
+
+/// Whether a registered format recognises `dev` (a filesystem at offset 0
+/// wins over a partition table: FAT boot sectors carry the MBR signature).
+pub fn is_filesystem(dev: &dyn ReadAt) -> bool {
+    crate::fs::FORMATS.iter().any(|f| f.probe(dev).is_some())
 }
 
 /// A dm-verity hash area (its superblock), as a hash partition holds it.

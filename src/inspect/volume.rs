@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::fs::{ext, fat};
 use crate::io::{check_bounds, IoError, ReadAt};
 use crate::part::PartError;
 use crate::read::{ReadError, VolumeReader};
@@ -156,26 +155,13 @@ fn open_volume(dev: Window) -> Result<Box<dyn VolumeReader>, OpenError> {
     }
 }
 
-/// Opens the filesystem on `dev` with the first format whose magic
-/// matches; `Ok(None)` when none does.
+/// Opens the filesystem on `dev` with the first registered format that
+/// recognises it; `Ok(None)` when none does.
 pub fn open_fs<'a, D: ReadAt + 'a>(
     dev: D,
 ) -> Result<Option<Box<dyn VolumeReader + 'a>>, ReadError> {
-    if ext::probe::probe(&dev).is_some() {
-        return Ok(Some(Box::new(ext::read::ExtVolume::open(dev)?)));
+    match crate::fs::FORMATS.iter().find(|f| f.probe(&dev).is_some()) {
+        Some(f) => Ok(Some(f.open(Box::new(dev))?)),
+        None => Ok(None),
     }
-    if fat::probe(&dev).is_some() {
-        return Ok(Some(Box::new(fat::FatVolume::open(dev)?)));
-    }
-    if crate::fs::ntfs::probe::probe(&dev).is_some() {
-        return Ok(Some(Box::new(crate::fs::ntfs::read::NtfsVolume::open(
-            dev,
-        )?)));
-    }
-    if crate::fs::erofs::probe::probe(&dev).is_some() {
-        return Ok(Some(Box::new(crate::fs::erofs::volume::ErofsVolume::open(
-            dev,
-        )?)));
-    }
-    Ok(None)
 }

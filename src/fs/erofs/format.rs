@@ -39,7 +39,7 @@ impl Format for Erofs {
         super::probe::probe(dev).and_then(|i| serde_json::to_value(i).ok())
     }
 
-    fn open(&self, dev: Box<dyn ReadAt>) -> Result<Box<dyn VolumeReader>, ReadError> {
+    fn open<'a>(&self, dev: Box<dyn ReadAt + 'a>) -> Result<Box<dyn VolumeReader + 'a>, ReadError> {
         Ok(Box::new(super::volume::ErofsVolume::open(dev)?))
     }
 }

@@ -89,10 +89,22 @@ impl Format for Fat {
     }
 
     fn probe(&self, dev: &dyn ReadAt) -> Option<serde_json::Value> {
-        super::probe(dev).and_then(|i| serde_json::to_value(i).ok())
+        let f = super::probe(dev)?;
+        Some(serde_json::json!({
+            "fs_type": match f.fat_type {
+                super::FatType::Fat12 => "fat12",
+                super::FatType::Fat16 => "fat16",
+                super::FatType::Fat32 => "fat32",
+            },
+            "label": f.label.unwrap_or_default(),
+            "uuid": f.volume_id.map(super::format_volume_id),
+            "cluster_bytes": f.cluster_bytes,
+            "clusters": f.cluster_count,
+            "bytes": f.total_bytes,
+        }))
     }
 
-    fn open(&self, dev: Box<dyn ReadAt>) -> Result<Box<dyn VolumeReader>, ReadError> {
+    fn open<'a>(&self, dev: Box<dyn ReadAt + 'a>) -> Result<Box<dyn VolumeReader + 'a>, ReadError> {
         Ok(Box::new(super::FatVolume::open(dev)?))
     }
 }

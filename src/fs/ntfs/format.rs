@@ -102,13 +102,21 @@ impl Format for Ntfs {
     }
 
     fn probe(&self, dev: &dyn ReadAt) -> Option<serde_json::Value> {
-        super::probe::probe(dev).and_then(|i| serde_json::to_value(i).ok())
+        let n = super::probe::probe(dev)?;
+        Some(serde_json::json!({
+            "fs_type": "ntfs",
+            "label": n.label.unwrap_or_default(),
+            "uuid": n.serial,
+            "cluster_bytes": n.cluster_bytes,
+            "mft_record_bytes": n.mft_record_bytes,
+            "bytes": n.total_bytes,
+        }))
     }
 
-    fn open(
+    fn open<'a>(
         &self,
-        dev: Box<dyn ReadAt>,
-    ) -> Result<Box<dyn crate::read::VolumeReader>, crate::read::ReadError> {
+        dev: Box<dyn ReadAt + 'a>,
+    ) -> Result<Box<dyn crate::read::VolumeReader + 'a>, crate::read::ReadError> {
         Ok(Box::new(super::read::NtfsVolume::open(dev)?))
     }
 }
