@@ -128,11 +128,7 @@ pub fn build_with(
             }
             // The write is done; the hash has its own bar until it is too.
             if written.is_ok() {
-                bar.bytes("hashing", size);
-                while !hashing.is_finished() {
-                    bar.update(follower.hashed(), size);
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
+                follower.show_until_done(&hashing, &mut bar);
             }
             (written, hashing.join())
         });

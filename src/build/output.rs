@@ -62,13 +62,9 @@ pub(super) fn finish(
             .len();
         let hasher = FollowingHasher::new(out.path(), size)?;
         hasher.advance(size);
-        bar.bytes("hashing", size);
         let h = std::thread::scope(|s| {
             let t = s.spawn(|| hasher.run());
-            while !t.is_finished() {
-                bar.update(hasher.hashed(), size);
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
+            hasher.show_until_done(&t, bar);
             t.join()
         });
         Some(h.map_err(|_| {
@@ -105,9 +101,21 @@ impl FollowingHasher {
         })
     }
 
-    /// Bytes hashed so far.
-    pub(super) fn hashed(&self) -> u64 {
-        self.done.load(std::sync::atomic::Ordering::Relaxed)
+    /// Shows the "hashing" phase on `bar` until the thread running
+    /// [`FollowingHasher::run`] ends.
+    pub(super) fn show_until_done<T>(
+        &self,
+        run: &std::thread::ScopedJoinHandle<'_, T>,
+        bar: &mut crate::progress::Bar,
+    ) {
+        bar.bytes("hashing", self.size);
+        while !run.is_finished() {
+            bar.update(
+                self.done.load(std::sync::atomic::Ordering::Relaxed),
+                self.size,
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 
     /// Everything below `offset` is final.
