@@ -261,6 +261,28 @@ fn diff(a: &Path, b: &Path) -> (i32, serde_json::Value) {
     (code, v)
 }
 
+/// `ls`, `cat` and `extract` of `img` see [`source`]'s tree `src`: names,
+/// the symlink, `/big`'s bytes, every regular file and the hard link (the
+/// extraction goes to `x`). Returns the `ls -R` and `ls / -l` outputs.
+fn reads_back_as_source(img: &Path, src: &Path, x: &Path) -> (String, String) {
+    let imgs = img.to_str().unwrap();
+    let listing = fstool_ok(&[os("ls"), os(imgs), os("-R")]);
+    assert!(listing.lines().any(|l| l == "/d/e/f"), "{listing}");
+    let long = fstool_ok(&[os("ls"), os(imgs), os("/"), os("-l")]);
+    assert!(long.contains("link -> d/e/f"), "{long}");
+    let out = run(fstool().args(["cat", imgs, "/big"]));
+    assert!(out.status.success() && out.stdout == pattern(300_000, 7));
+    fstool_ok(&[os("extract"), os(imgs), x.as_os_str()]);
+    assert_eq!(files(x), files(src));
+    use std::os::unix::fs::MetadataExt;
+    let (f, h) = (
+        std::fs::metadata(x.join("d/e/f")).unwrap(),
+        std::fs::metadata(x.join("hard")).unwrap(),
+    );
+    assert_eq!((f.ino(), f.nlink()), (h.ino(), 2), "hard link not restored");
+    (listing, long)
+}
+
 /// Copies `img` to `to` with one byte of `/big` (the source's
 /// `pattern(300_000, 7)`) flipped at offset 123457, and checks that `diff`
 /// names exactly that file and offset.
@@ -419,24 +441,9 @@ fn erofs_reads_back_and_diff_explains_it() {
     let src = source(dir.path());
     let img = dir.path().join("a.erofs");
     let sha_a = build_ok(&spec(dir.path(), "a.toml", "erofs", &src), &img, &[]);
-    let imgs = img.to_str().unwrap();
-    let listing = fstool_ok(&[os("ls"), os(imgs), os("-R")]);
-    assert!(listing.lines().any(|l| l == "/d/e/f"), "{listing}");
-    let long = fstool_ok(&[os("ls"), os(imgs), os("/"), os("-l")]);
+    let (_, long) = reads_back_as_source(&img, &src, &dir.path().join("x"));
     assert!(long.contains("drwsr-x---"), "{long}");
-    assert!(long.contains("link -> d/e/f"), "{long}");
-    let out = run(fstool().args(["cat", imgs, "/big"]));
-    assert!(out.status.success() && out.stdout == pattern(300_000, 7));
-
     let x = dir.path().join("x");
-    fstool_ok(&[os("extract"), os(imgs), x.as_os_str()]);
-    assert_eq!(files(&x), files(&src));
-    use std::os::unix::fs::MetadataExt;
-    let (f, h) = (
-        std::fs::metadata(x.join("d/e/f")).unwrap(),
-        std::fs::metadata(x.join("hard")).unwrap(),
-    );
-    assert_eq!((f.ino(), f.nlink()), (h.ino(), 2), "hard link not restored");
     let sha_b = build_ok(
         &spec(dir.path(), "b.toml", "erofs", &x),
         &dir.path().join("b.erofs"),
@@ -489,26 +496,11 @@ fn ntfs_reads_back_and_diff_explains_it() {
     let spec_a = spec(dir.path(), "a.toml", "ntfs", &src);
     let img = dir.path().join("a.ntfs");
     build_ok(&spec_a, &img, &[]);
-    let imgs = img.to_str().unwrap();
-    let listing = fstool_ok(&[os("ls"), os(imgs), os("-R")]);
-    assert!(listing.lines().any(|l| l == "/d/e/f"), "{listing}");
+    let (listing, _) = reads_back_as_source(&img, &src, &dir.path().join("x"));
     assert!(
         !listing.contains("$MFT"),
         "system files are listed:\n{listing}"
     );
-    let long = fstool_ok(&[os("ls"), os(imgs), os("/"), os("-l")]);
-    assert!(long.contains("link -> d/e/f"), "{long}");
-    let out = run(fstool().args(["cat", imgs, "/big"]));
-    assert!(out.status.success() && out.stdout == pattern(300_000, 7));
-    let x = dir.path().join("x");
-    fstool_ok(&[os("extract"), os(imgs), x.as_os_str()]);
-    assert_eq!(files(&x), files(&src));
-    use std::os::unix::fs::MetadataExt;
-    let (f, h) = (
-        std::fs::metadata(x.join("d/e/f")).unwrap(),
-        std::fs::metadata(x.join("hard")).unwrap(),
-    );
-    assert_eq!((f.ino(), f.nlink()), (h.ino(), 2), "hard link not restored");
 
     let s = dir.path().join("s.ntfs");
     build_ok(&spec_a, &s, &["--seed", "other"]);

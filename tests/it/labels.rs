@@ -98,20 +98,25 @@ fn reference(paths: &BTreeMap<String, bool>) -> BTreeMap<String, Option<String>>
     out
 }
 
-/// Labels as `fstool ls -R --json` reads them from an image.
-fn labels_in(img: &Path) -> BTreeMap<String, Option<String>> {
+/// One field of every entry of an image, by path, as `fstool ls -R
+/// --json` reads it.
+fn by_path<T>(img: &Path, field: impl Fn(&serde_json::Value) -> T) -> BTreeMap<String, T> {
     let out = run_ok(fstool().arg("ls").arg(img).args(["/", "-R", "--json"]));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     v.as_array()
         .unwrap()
         .iter()
-        .map(|e| {
-            let l = e["xattrs"]["security.selinux"]
-                .as_str()
-                .map(|s| s.trim_end_matches('\0').to_string());
-            (e["path"].as_str().unwrap().to_string(), l)
-        })
+        .map(|e| (e["path"].as_str().unwrap().to_string(), field(e)))
         .collect()
+}
+
+/// Labels as `fstool ls -R --json` reads them from an image.
+fn labels_in(img: &Path) -> BTreeMap<String, Option<String>> {
+    by_path(img, |e| {
+        e["xattrs"]["security.selinux"]
+            .as_str()
+            .map(|s| s.trim_end_matches('\0').to_string())
+    })
 }
 
 #[test]
@@ -288,18 +293,7 @@ fn capabilities_show_in_getcap() {
 }
 
 fn modes(img: &Path) -> BTreeMap<String, String> {
-    let out = run_ok(fstool().arg("ls").arg(img).args(["/", "-R", "--json"]));
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["path"].as_str().unwrap().to_string(),
-                e["mode"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    by_path(img, |e| e["mode"].as_str().unwrap().to_string())
 }
 
 /// A read-only source (as a Nix store path is: 0555 directories, 0444
