@@ -76,6 +76,20 @@ impl Meta {
             xattrs: Vec::new(),
         }
     }
+
+    /// Sets xattr `name` to `value`, or removes it for `None`, keeping
+    /// [`Meta::xattrs`] sorted by name.
+    pub fn set_xattr(&mut self, name: &str, value: Option<Vec<u8>>) {
+        let at = self.xattrs.binary_search_by(|(k, _)| k.as_str().cmp(name));
+        match (at, value) {
+            (Ok(i), Some(v)) => self.xattrs[i].1 = v,
+            (Err(i), Some(v)) => self.xattrs.insert(i, (name.to_string(), v)),
+            (Ok(i), None) => {
+                self.xattrs.remove(i);
+            }
+            (Err(_), None) => {}
+        }
+    }
 }
 
 /// Where a regular file's bytes come from.

@@ -323,16 +323,7 @@ pub fn label_tree(tree: &mut Tree, fc: &FileContexts, keep: &BTreeSet<Vec<u8>>) 
             v.push(0);
             v
         });
-        let xattrs = &mut tree.nodes[id.index()].meta.xattrs;
-        let at = xattrs.binary_search_by(|(k, _)| k.as_str().cmp(XATTR));
-        match (at, label) {
-            (Ok(i), Some(v)) => xattrs[i].1 = v,
-            (Err(i), Some(v)) => xattrs.insert(i, (XATTR.to_string(), v)),
-            (Ok(i), None) => {
-                xattrs.remove(i);
-            }
-            (Err(_), None) => {}
-        }
+        tree.nodes[id.index()].meta.set_xattr(XATTR, label);
     }
 }
 

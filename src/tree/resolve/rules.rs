@@ -1,6 +1,6 @@
 //! Applying `rules` to every matching path.
 
-use super::{labels::set_xattr, Builder, Kind, TreeError};
+use super::{Builder, Kind, TreeError};
 use crate::spec::{EntryType, FsSpec};
 
 impl Builder {
@@ -62,11 +62,8 @@ impl Builder {
                 }
                 // File capabilities mean something on regular files only.
                 if let (Some(c), Kind::File { .. }) = (caps, &i.kind) {
-                    set_xattr(
-                        &mut i.meta.xattrs,
-                        crate::tree::caps::XATTR,
-                        c.encode().to_vec(),
-                    );
+                    i.meta
+                        .set_xattr(crate::tree::caps::XATTR, Some(c.encode().to_vec()));
                 }
             }
         }

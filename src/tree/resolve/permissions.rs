@@ -1,17 +1,8 @@
-//! Tree-wide policies applied during resolution: `permissions` on what the
-//! source brought, and the xattr helper rules use.
+//! `permissions` on what the source layers brought.
 
 use super::{Builder, Kind};
 use crate::tree::perms::{Permissions, Target};
 use crate::tree::selinux::FileKind;
-
-/// Sets `name` in a sorted xattr list, replacing an old value.
-pub(super) fn set_xattr(xattrs: &mut Vec<(String, Vec<u8>)>, name: &str, value: Vec<u8>) {
-    match xattrs.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
-        Ok(i) => xattrs[i].1 = value,
-        Err(i) => xattrs.insert(i, (name.to_string(), value)),
-    }
-}
 
 fn file_kind(k: &Kind) -> FileKind {
     match k {
