@@ -20,6 +20,11 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# Debian's kernel, QEMU and a busybox initramfs, for the vfat and ntfs3
+# readback (tests/it/kernel_vm.rs); the host kernel has neither driver.
+tests/vm/assets.sh target/vm
+export FSTOOL_VM_DIR="$PWD/target/vm"
+
 export FSTOOL_REQUIRE_TOOLS=1
 ignored="--include-ignored"
 [ "${1:-}" = "--quick" ] && ignored=""

@@ -26,6 +26,7 @@ mod host_bits;
 mod ids;
 mod inspect;
 mod interrupt;
+mod kernel_vm;
 mod labels;
 mod layers;
 mod links;
