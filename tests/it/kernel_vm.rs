@@ -304,9 +304,9 @@ fn fat_tree(root: &Path) {
     }
 }
 
-/// A tree for NTFS: FAT's names plus case-only differences, hard links,
-/// symlinks, a directory large enough for a multi-level index, and a file
-/// with long zero runs.
+/// A tree for NTFS: FAT's names plus case-only differences, hard links
+/// (a thousand of one file), symlinks, a directory large enough for a
+/// multi-level index, files with long zero runs, and the longest names.
 fn ntfs_tree(root: &Path) {
     fat_tree(root);
     write_file(root, "Case", b"upper");
@@ -324,6 +324,24 @@ fn ntfs_tree(root: &Path) {
     for i in 0..2000 {
         write_file(root, &format!("index/entry-{i:05}"), b"x");
     }
+    // Attribute lists: a thousand names of one file, and (with 512-byte
+    // clusters and `sparse = true`) a run list of 20,000 runs.
+    std::fs::create_dir_all(root.join("links/many")).unwrap();
+    for i in 0..1000 {
+        std::fs::hard_link(
+            root.join("links/original"),
+            root.join(format!("links/many/link-{i:04}")),
+        )
+        .unwrap();
+    }
+    let mut frag = vec![0u8; 20_000 * 512];
+    for k in 0..10_000 {
+        frag[2 * k * 512..2 * k * 512 + 512].fill((k % 251 + 1) as u8);
+    }
+    write_file(root, "fragmented.bin", &frag);
+    // The longest name a Linux path holds (255 bytes), surrogate pairs in
+    // UTF-16.
+    write_file(root, &format!("{}xyz", "😀".repeat(63)), b"longest name");
 }
 
 #[test]
@@ -371,6 +389,14 @@ fn kernel_reads_fat_and_ntfs_back() {
              [partitions.filesystem]\ntype = \"ntfs\"\nsource = \"ntfs\"\nlabel = \"Data\"\n"
         ),
     );
+    let ntfs_sparse = build(
+        dir,
+        "ntfs-sparse.img",
+        &format!(
+            "{head}[filesystem]\ntype = \"ntfs\"\nsource = \"ntfs\"\nsize = \"auto\"\n\
+             cluster_size = 512\nsparse = true\n"
+        ),
+    );
     let disk = |image: &Path, format, partition, fstype| Disk {
         image: image.to_path_buf(),
         format,
@@ -383,10 +409,17 @@ fn kernel_reads_fat_and_ntfs_back() {
         disk(&fat32, "raw", "1", "vfat"),
         disk(&ntfs, "raw", "", "ntfs3"),
         disk(&ntfs_gpt, "raw", "1", "ntfs3"),
+        disk(&ntfs_sparse, "raw", "", "ntfs3"),
     ]);
     check("FAT12", &got["vda"], &dir.join("fat"), true);
     check("FAT16 in MBR, qcow2", &got["vdb1"], &dir.join("fat"), true);
     check("FAT32 in GPT", &got["vdc1"], &dir.join("fat"), true);
     check("NTFS", &got["vdd"], &dir.join("ntfs"), false);
     check("NTFS in GPT", &got["vde1"], &dir.join("ntfs"), false);
+    check(
+        "NTFS, sparse, 512-byte clusters",
+        &got["vdf"],
+        &dir.join("ntfs"),
+        false,
+    );
 }

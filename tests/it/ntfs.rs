@@ -44,14 +44,18 @@ impl Tb {
             meta: Meta::new(mode, 1000, 1000, t),
             kind,
         });
-        let names: Vec<Vec<u8>> = self.tree.nodes.iter().map(|n| n.name.clone()).collect();
         let NodeKind::Dir { children } = &mut self.tree.nodes[parent.index()].kind else {
             panic!("parent is not a directory");
         };
+        let mut children = std::mem::take(children);
+        let nodes = &self.tree.nodes;
         let pos = children
-            .binary_search_by(|c| names[c.index()].as_slice().cmp(name.as_bytes()))
+            .binary_search_by(|c| nodes[c.index()].name.as_slice().cmp(name.as_bytes()))
             .expect_err("duplicate name");
         children.insert(pos, id);
+        if let NodeKind::Dir { children: c } = &mut self.tree.nodes[parent.index()].kind {
+            *c = children;
+        }
         id
     }
 
@@ -531,5 +535,221 @@ fn cluster_and_record_sizes() {
                 "{info}"
             );
         }
+    }
+}
+
+#[test]
+fn a_thousand_hard_links_spill_into_extension_records() {
+    let mut tb = Tb::new(1_600_000_000);
+    let small = tb.file("data/original", b"one file, a thousand names".to_vec());
+    for i in 0..1000 {
+        tb.other(
+            &format!("links/{:02}/name-{i:04}", i % 10),
+            NodeKind::HardLink { target: small },
+        );
+    }
+    // Non-resident data with many long names: the run list goes to an
+    // extension record along with names.
+    let big = tb.file("data/big", crate::common::pattern(100_000, 7));
+    for i in 0..300 {
+        tb.other(
+            &format!("big-links/a rather long name for the link number {i:04}"),
+            NodeKind::HardLink { target: big },
+        );
+    }
+    let tree = tb.tree;
+    let b = build(&tree, &opts());
+    check_all(&b, &tree);
+    // The same with 4096-byte records, which need fewer extensions.
+    let b = build(
+        &tree,
+        &NtfsOptions {
+            mft_record_size: 4096,
+            ..opts()
+        },
+    );
+    check_all(&b, &tree);
+}
+
+/// A file whose data alternates with holes, one cluster each.
+fn fragmented(fragments: usize, cluster: usize) -> Vec<u8> {
+    let mut v = vec![0u8; 2 * fragments * cluster];
+    for k in 0..fragments {
+        v[2 * k * cluster..2 * k * cluster + cluster].fill((k % 251 + 1) as u8);
+    }
+    v
+}
+
+#[test]
+fn sparse_file_in_ten_thousand_fragments() {
+    let mut tb = Tb::new(1_600_000_000);
+    tb.file("fragmented.bin", fragmented(10_000, 512));
+    let mut ends = vec![0u8; 3 << 20];
+    ends[..5].copy_from_slice(b"start");
+    let n = ends.len();
+    ends[n - 3..].copy_from_slice(b"end");
+    tb.file("ends.bin", ends);
+    tb.file("zeros.bin", vec![0u8; (1 << 20) + 1]);
+    tb.file("dense.bin", crate::common::pattern(200_000, 3));
+    let tree = tb.tree;
+    let o = NtfsOptions {
+        cluster_size: 512,
+        sparse: true,
+        ..opts()
+    };
+    let b = build(&tree, &o);
+    check_all(&b, &tree);
+    // Only data clusters are allocated: about 10,000 + 2 + 391 of them,
+    // against 20,000 + 6,144 + 2,049 + 391 without holes.
+    let dense = build(
+        &tree,
+        &NtfsOptions {
+            sparse: false,
+            ..o.clone()
+        },
+    );
+    check_all(&dense, &tree);
+    let saved = dense.report.used_clusters - b.report.used_clusters;
+    assert!(
+        saved > 10_000 + 6_000 + 2_000,
+        "sparse saved only {saved} clusters"
+    );
+}
+
+#[test]
+fn longest_names_with_characters_beyond_the_bmp() {
+    let mut tb = Tb::new(1_600_000_000);
+    // 255 UTF-16 units each: 127 surrogate pairs and one more unit.
+    let emoji = format!("{}x", "😀".repeat(127));
+    let math = format!("{}y", "𝔘".repeat(127));
+    let plain = "n".repeat(255);
+    for name in [&emoji, &math, &plain] {
+        assert_eq!(name.encode_utf16().count(), 255);
+    }
+    let f = tb.file(&format!("{emoji}/{math}"), b"deep and long".to_vec());
+    tb.file(&plain, b"plain".to_vec());
+    // Five 255-unit names of one file overflow a 1 KiB record.
+    for c in ['a', 'b', 'c', 'd'] {
+        tb.other(
+            &format!("{}{c}", "😀".repeat(127)),
+            NodeKind::HardLink { target: f },
+        );
+    }
+    // Names that differ only in case, at full length too.
+    tb.file(&format!("{}A", "z".repeat(254)), b"upper".to_vec());
+    tb.file(&format!("{}a", "z".repeat(254)), b"lower".to_vec());
+    let tree = tb.tree;
+    let b = build(&tree, &opts());
+    check_all(&b, &tree);
+}
+
+#[test]
+#[ignore = "scale test: run by scripts/test.sh (CI)"]
+fn hundred_thousand_entries_in_one_directory() {
+    let mut tb = Tb::new(1_500_000_000);
+    for i in 0..100_000u32 {
+        let name = match i % 3 {
+            0 => format!("Entry {i:06}.dat"),
+            1 => format!("entry_{i}"),
+            _ => format!("Ünïcode {}", i * 7919 % 100_003),
+        };
+        tb.file(&format!("big/{name}"), Vec::new());
+    }
+    let tree = tb.tree;
+    let b = build(&tree, &opts());
+    check_all(&b, &tree);
+}
+
+#[test]
+#[ignore = "scale test: run by scripts/test.sh (CI)"]
+fn five_gib_file_sparse_and_dense() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("five.bin");
+    let len: u64 = 5 << 30;
+    let f = std::fs::File::create(&src).unwrap();
+    f.set_len(len).unwrap();
+    let marks = [
+        (0u64, b"first".as_slice()),
+        (len / 2 + 12_345, b"middle"),
+        (len - 4, b"last"),
+    ];
+    for (at, m) in marks {
+        f.write_all_at(m, at).unwrap();
+    }
+    drop(f);
+    let mut tb = Tb::new(1_600_000_000);
+    let (_, n) = Tb::split("five.bin");
+    tb.add(
+        NodeId::ROOT,
+        n,
+        0o644,
+        NodeKind::File {
+            data: FileData::Host {
+                path: src.clone(),
+                len,
+                sha256: None,
+            },
+            sparse: true,
+        },
+    );
+    let tree = tb.tree;
+    for sparse in [true, false] {
+        let b = build(
+            &tree,
+            &NtfsOptions {
+                sparse,
+                size: (!sparse).then_some(6 << 30),
+                ..opts()
+            },
+        );
+        ntfsfix_clean(&b.img);
+        if sparse {
+            assert!(b.report.used_clusters < 10_000, "{:?}", b.report);
+        }
+        // fstool's reader, and ntfs-3g: the size, the marks, and zeros
+        // between them.
+        let img = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&b.img)
+            .unwrap();
+        let size = img.metadata().unwrap().len();
+        let dev = SparseFile::new(img, &b.img, size).unwrap();
+        let r = ntfs::read::NtfsVolume::open(&dev).unwrap();
+        let node = read::lookup(&r, b"/five.bin", false).unwrap();
+        assert_eq!(r.metadata(node).unwrap().size, len);
+        for (at, m) in marks {
+            let mut buf = vec![0u8; m.len() + 8];
+            let got = r.read_at(node, at, &mut buf).unwrap();
+            assert_eq!(&buf[..m.len()], m, "reader at {at}");
+            assert!(buf[m.len()..got].iter().all(|&x| x == 0));
+        }
+        let Some(ntfs3g) = tool("ntfs-3g") else {
+            continue;
+        };
+        let mnt = b.dir.path().join("mnt");
+        std::fs::create_dir_all(&mnt).unwrap();
+        run_ok(
+            Command::new(ntfs3g)
+                .arg("-o")
+                .arg("ro")
+                .arg(&b.img)
+                .arg(&mnt),
+        );
+        let checked = std::panic::catch_unwind(|| {
+            let f = std::fs::File::open(mnt.join("five.bin")).unwrap();
+            assert_eq!(f.metadata().unwrap().len(), len);
+            for (at, m) in marks {
+                let mut buf = vec![0u8; m.len()];
+                f.read_exact_at(&mut buf, at).unwrap();
+                assert_eq!(buf, m, "ntfs-3g at {at}");
+            }
+            let mut hole = vec![1u8; 65536];
+            f.read_exact_at(&mut hole, len / 4).unwrap();
+            assert!(hole.iter().all(|&x| x == 0));
+        });
+        run(Command::new("fusermount").arg("-u").arg(&mnt));
+        checked.unwrap();
     }
 }

@@ -96,6 +96,23 @@ pub fn non_resident(
     size: StreamSize,
     instance: u16,
 ) -> Vec<u8> {
+    non_resident_extent(typ, name, runs, size, 0, instance)
+}
+
+/// One extent of a non-resident attribute: `runs` mapped from
+/// `lowest_vcn`. An attribute whose run list does not fit one record is
+/// split into extents in several records (see [`super::attr_list`]); only
+/// the first extent (VCN 0) carries the stream's sizes, the others leave
+/// them zero. Every extent of a sparse stream has the sparse flag and the
+/// longer header.
+pub fn non_resident_extent(
+    typ: u32,
+    name: &[u16],
+    runs: &[Run],
+    size: StreamSize,
+    lowest_vcn: u64,
+    instance: u16,
+) -> Vec<u8> {
     let sparse = size.compressed.is_some();
     let name_off = if sparse { 0x48 } else { 0x40 };
     let pairs_off = align8(name_off + 2 * name.len());
@@ -111,15 +128,18 @@ pub fn non_resident(
     let flags = if sparse { FLAG_SPARSE } else { 0 };
     a[0x0c..0x0e].copy_from_slice(&flags.to_le_bytes());
     a[0x0e..0x10].copy_from_slice(&instance.to_le_bytes());
-    // lowest_vcn = 0; highest_vcn = last mapped cluster (-1 when empty).
-    let highest = clusters.wrapping_sub(1);
+    // highest_vcn = last mapped cluster (lowest - 1 when empty).
+    let highest = (lowest_vcn + clusters).wrapping_sub(1);
+    a[0x10..0x18].copy_from_slice(&lowest_vcn.to_le_bytes());
     a[0x18..0x20].copy_from_slice(&highest.to_le_bytes());
     a[0x20..0x22].copy_from_slice(&(pairs_off as u16).to_le_bytes());
-    a[0x28..0x30].copy_from_slice(&size.allocated.to_le_bytes());
-    a[0x30..0x38].copy_from_slice(&size.data.to_le_bytes());
-    a[0x38..0x40].copy_from_slice(&size.initialized.to_le_bytes());
-    if let Some(c) = size.compressed {
-        a[0x40..0x48].copy_from_slice(&c.to_le_bytes());
+    if lowest_vcn == 0 {
+        a[0x28..0x30].copy_from_slice(&size.allocated.to_le_bytes());
+        a[0x30..0x38].copy_from_slice(&size.data.to_le_bytes());
+        a[0x38..0x40].copy_from_slice(&size.initialized.to_le_bytes());
+        if let Some(c) = size.compressed {
+            a[0x40..0x48].copy_from_slice(&c.to_le_bytes());
+        }
     }
     put_name(&mut a, name_off, name);
     a[pairs_off..pairs_off + pairs.len()].copy_from_slice(&pairs);

@@ -104,11 +104,13 @@ pub fn number(tree: &Tree, opts: &NtfsOptions, up: &[u16]) -> Result<Inodes, Ntf
                     blocks: Vec::new(),
                 },
                 alloc: Extent::default(),
+                bitmap: None,
             }),
             NodeKind::File { data, .. } => Some(Content::File {
                 len: data.len(),
                 resident: false,
                 alloc: Extent::default(),
+                segments: None,
             }),
             NodeKind::Symlink { target } => {
                 let t = std::str::from_utf8(target).map_err(|_| NtfsError::InvalidName {
@@ -154,6 +156,7 @@ pub fn number(tree: &Tree, opts: &NtfsOptions, up: &[u16]) -> Result<Inodes, Ntf
             names: Vec::new(),
             content,
             attributes,
+            spill: None,
         });
     }
 

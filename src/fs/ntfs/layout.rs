@@ -11,12 +11,13 @@
 //! index blocks of every directory and the file data in pre-order, so
 //! metadata comes first and the image depends only on the sorted tree.
 
-use super::attr::{align8, non_resident_len};
+use super::attr::align8;
 use super::file_name::{FileName, Namespace};
 use super::index::{self, Entry};
 use super::inodes::{self, Inodes};
 use super::record::{self, mref};
 use super::runlist::Run;
+use super::spill::{self, ListForm, Spill};
 use super::std_info::{self, Times};
 use super::{node, reparse, secure, time, upcase};
 use super::{NtfsError, NtfsOptions, SkippedEntry};
@@ -106,11 +107,19 @@ pub enum Content {
     Dir {
         index: index::Tree,
         alloc: Extent,
+        /// The index's `$BITMAP` in its own clusters, for a directory too
+        /// large for it to stay in the record; `None` when resident.
+        bitmap: Option<Extent>,
     },
     File {
         len: u64,
         resident: bool,
+        /// The data clusters (holes left out when sparse).
         alloc: Extent,
+        /// With `sparse = true`: the (VCN, clusters) ranges that hold
+        /// data, in order; the rest of the stream is holes. `None` when
+        /// every cluster is allocated.
+        segments: Option<Vec<(u64, u64)>>,
     },
     Symlink {
         tag: u32,
@@ -126,6 +135,9 @@ pub struct Inode {
     pub names: Vec<Name>,
     pub content: Content,
     pub attributes: u32,
+    /// Extension records and the attribute list, when the attributes do
+    /// not fit one record.
+    pub spill: Option<Spill>,
 }
 
 /// The system files' clusters.
@@ -286,34 +298,31 @@ pub fn plan(tree: &Tree, opts: &NtfsOptions) -> Result<NtfsPlan, NtfsError> {
         skipped,
     } = inodes::number(tree, opts, &up)?;
 
-    // Residency: a file stays in its record when everything fits.
+    // Residency: a file stays in its record when everything fits. With
+    // `sparse = true`, a non-resident file keeps only its non-zero
+    // clusters.
     let space = record::attr_space(record_size);
     for ino in inodes.iter_mut() {
         let fixed = node::fixed_attrs_len(ino);
-        if let Content::File { len, resident, .. } = &mut ino.content {
+        if let Content::File {
+            len,
+            resident,
+            segments,
+            ..
+        } = &mut ino.content
+        {
             let res = 0x18 + align8(usize::try_from(*len).unwrap_or(usize::MAX).min(1 << 20));
             if *len < 1 << 20 && fixed + res <= space {
                 *resident = true;
-            } else if fixed
-                + non_resident_len(
-                    &[],
-                    &[Run {
-                        lcn: Some(u64::MAX >> 8),
-                        len: u64::MAX >> 8,
-                    }],
-                    false,
-                )
-                > space
-            {
-                return Err(NtfsError::RecordFull {
-                    path: tree.path_of(ino.node),
-                    what: format!("{} names", ino.names.len()),
-                    record_size: opts.mft_record_size,
-                });
+            } else if opts.sparse && *len > 0 {
+                *segments = super::data::segments(tree, ino.node, *len, cluster)?;
+                if segments.is_some() {
+                    ino.attributes |= std_info::fa::SPARSE_FILE;
+                }
             }
         }
         if let Content::Symlink { reparse, .. } = &ino.content {
-            if fixed + 0x18 + align8(reparse.len()) > space {
+            if 0x18 + std_info::LEN + 0x18 + align8(reparse.len()) > space {
                 return Err(NtfsError::RecordFull {
                     path: tree.path_of(ino.node),
                     what: "the symlink target".into(),
@@ -322,10 +331,6 @@ pub fn plan(tree: &Tree, opts: &NtfsOptions) -> Result<NtfsPlan, NtfsError> {
             }
         }
     }
-
-    let user = inodes.len() as u64 - 1;
-    let per_cluster = (cluster / record_size as u64).max(1);
-    let mft_records = (FIRST_USER + user).div_ceil(per_cluster) * per_cluster;
 
     let mut p = NtfsPlan {
         opts: opts.clone(),
@@ -337,7 +342,7 @@ pub fn plan(tree: &Tree, opts: &NtfsOptions) -> Result<NtfsPlan, NtfsError> {
         },
         upcase: up,
         sys: SystemExtents::default(),
-        mft_records,
+        mft_records: 0,
         inodes,
         inode_of,
         reparse_index: index::build(Vec::new(), usize::MAX, usize::MAX, INDEX_BLOCK, 1),
@@ -347,13 +352,45 @@ pub fn plan(tree: &Tree, opts: &NtfsOptions) -> Result<NtfsPlan, NtfsError> {
         skipped,
     };
 
+    // Attributes that overflow their record spill into extension records
+    // (planned with the widest LCNs), which follow their base record: the
+    // tree's records are numbered again with room for them.
+    for i in 1..p.inodes.len() {
+        if !spill::may_spill(&p, i) {
+            continue;
+        }
+        let resident = match &p.inodes[i].content {
+            Content::File {
+                len,
+                resident: true,
+                ..
+            } => vec![0u8; *len as usize],
+            _ => Vec::new(),
+        };
+        let (items, _) = node::items(&p, tree, i, &resident, true);
+        let s = spill::plan(&items, space).map_err(|what| NtfsError::RecordFull {
+            path: tree.path_of(p.inodes[i].node),
+            what: what.into(),
+            record_size: opts.mft_record_size,
+        })?;
+        p.inodes[i].spill = s;
+    }
+    let mut next = FIRST_USER;
+    for ino in p.inodes.iter_mut().skip(1) {
+        ino.record = next;
+        next += 1 + ino.spill.as_ref().map_or(0, |s| u64::from(s.extensions));
+    }
+    let per_cluster = (cluster / record_size as u64).max(1);
+    p.mft_records = next.div_ceil(per_cluster) * per_cluster;
+
     // Directory indexes (their shape does not depend on the volume size).
     let vpb = p.geo.vcn_per_block();
     for i in 0..p.inodes.len() {
         if matches!(p.inodes[i].content, Content::Dir { .. }) {
-            let t = dir_index(&p, tree, i, vpb)?;
-            if let Content::Dir { index, .. } = &mut p.inodes[i].content {
+            let (t, outside) = dir_index(&p, tree, i, vpb)?;
+            if let Content::Dir { index, bitmap, .. } = &mut p.inodes[i].content {
                 *index = t;
+                *bitmap = outside.then(Extent::default);
             }
         }
     }
@@ -410,7 +447,7 @@ pub fn plan(tree: &Tree, opts: &NtfsOptions) -> Result<NtfsPlan, NtfsError> {
     }
     // The root's index also lists the system files, whose sizes are known
     // only now; the entries keep their lengths, so the shape is the same.
-    let t = dir_index(&p, tree, 0, vpb)?;
+    let (t, _) = dir_index(&p, tree, 0, vpb)?;
     if let Content::Dir { index, .. } = &mut p.inodes[0].content {
         *index = t;
     }
@@ -447,8 +484,26 @@ fn allocate(p: &mut NtfsPlan, total: u64) -> u64 {
     s.sds = take(secure::SDS_BLOCK + secure::sds().len() as u64 - secure::SDS_BLOCK);
     s.reparse = take((p.reparse_index.blocks.len() * INDEX_BLOCK) as u64);
     for ino in p.inodes.iter_mut() {
-        if let Content::Dir { index, alloc } = &mut ino.content {
+        if let Content::Dir {
+            index,
+            alloc,
+            bitmap,
+        } = &mut ino.content
+        {
             *alloc = take((index.blocks.len() * INDEX_BLOCK) as u64);
+            if let Some(b) = bitmap {
+                *b = take(index::bitmap(index.blocks.len()).len() as u64);
+            }
+        }
+    }
+    for ino in p.inodes.iter_mut() {
+        if let Some(Spill {
+            list: ListForm::NonResident(e),
+            list_len,
+            ..
+        }) = &mut ino.spill
+        {
+            *e = take(*list_len);
         }
     }
     for ino in p.inodes.iter_mut() {
@@ -456,9 +511,16 @@ fn allocate(p: &mut NtfsPlan, total: u64) -> u64 {
             len,
             resident: false,
             alloc,
+            segments,
         } = &mut ino.content
         {
-            *alloc = take(*len);
+            *alloc = match segments {
+                Some(segs) => {
+                    let n: u64 = segs.iter().map(|s| s.1).sum();
+                    take(n * g.cluster)
+                }
+                None => take(*len),
+            };
         }
     }
     p.sys = s;
@@ -466,8 +528,15 @@ fn allocate(p: &mut NtfsPlan, total: u64) -> u64 {
     next
 }
 
-/// The `$I30` entries of a directory inode, sorted, bulk-loaded.
-fn dir_index(p: &NtfsPlan, tree: &Tree, dir: usize, vpb: u64) -> Result<index::Tree, NtfsError> {
+/// The `$I30` entries of a directory inode, sorted, bulk-loaded; and
+/// whether the index's `$BITMAP` must live outside the record (a directory
+/// of thousands of index blocks).
+fn dir_index(
+    p: &NtfsPlan,
+    tree: &Tree,
+    dir: usize,
+    vpb: u64,
+) -> Result<(index::Tree, bool), NtfsError> {
     let dir_node = p.inodes[dir].node;
     let mut entries: Vec<(Vec<u16>, Entry)> = Vec::new();
     for (i, ino) in p.inodes.iter().enumerate() {
@@ -497,7 +566,11 @@ fn dir_index(p: &NtfsPlan, tree: &Tree, dir: usize, vpb: u64) -> Result<index::T
     let blocks_guess = entries.iter().map(|e| e.1.size(true)).sum::<usize>()
         / (index::block_capacity(INDEX_BLOCK) / 2)
         + 2;
-    let large = small.saturating_sub(0x60 + 0x20 + align8(blocks_guess.div_ceil(8)));
+    let resident = 0x60 + 0x20 + align8(blocks_guess.div_ceil(8));
+    // A non-resident bitmap: header, name, one run.
+    let outside = 0x60 + 0x60;
+    let bitmap_outside = resident > outside && small.saturating_sub(resident) < 0x100;
+    let large = small.saturating_sub(if bitmap_outside { outside } else { resident });
     if large < 0x18 {
         return Err(NtfsError::RecordFull {
             path: tree.path_of(dir_node),
@@ -506,7 +579,10 @@ fn dir_index(p: &NtfsPlan, tree: &Tree, dir: usize, vpb: u64) -> Result<index::T
         });
     }
     let sorted: Vec<Entry> = entries.into_iter().map(|e| e.1).collect();
-    Ok(index::build(sorted, small, large, INDEX_BLOCK, vpb))
+    Ok((
+        index::build(sorted, small, large, INDEX_BLOCK, vpb),
+        bitmap_outside,
+    ))
 }
 
 /// The `$STANDARD_INFORMATION` file attributes of an inode.

@@ -21,8 +21,10 @@
 //! from a sibling only in case, goes in the POSIX namespace.
 
 pub mod attr;
+pub mod attr_list;
 pub mod attrdef;
 pub mod boot;
+pub mod data;
 pub mod file_name;
 pub mod fixup;
 pub mod format;
@@ -36,6 +38,7 @@ pub mod record;
 pub mod reparse;
 pub mod runlist;
 pub mod secure;
+pub mod spill;
 pub mod std_info;
 pub mod system;
 pub mod time;

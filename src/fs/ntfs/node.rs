@@ -9,6 +9,7 @@ use super::file_name::FileName;
 use super::index;
 use super::layout::{self, Content, Inode, Name, NtfsPlan, INDEX_BLOCK};
 use super::record::{self, Header};
+use super::spill;
 use super::std_info::{self, fa};
 use super::NtfsError;
 use crate::tree::Tree;
@@ -39,7 +40,7 @@ fn sizes(p: &NtfsPlan, ino: &Inode) -> (u64, u64) {
             resident: true,
             ..
         } => (align8(*len as usize) as u64, *len),
-        Content::File { len, alloc, .. } => (alloc.clusters * p.geo.cluster, *len),
+        Content::File { len, .. } => (p.geo.clusters_for(*len) * p.geo.cluster, *len),
         _ => (0, 0),
     }
 }
@@ -74,6 +75,7 @@ pub fn index_attrs(
     collation: u32,
     tree: &index::Tree,
     alloc: layout::Extent,
+    bitmap: Option<layout::Extent>,
 ) -> Vec<(u32, Vec<u16>, AttrValue)> {
     let unit = (INDEX_BLOCK as u64 / p.geo.index_vcn_unit()) as u8;
     let root = index::root_value(
@@ -101,11 +103,20 @@ pub fn index_attrs(
             name.to_vec(),
             AttrValue::NonResident(alloc.runs(), size),
         ));
-        out.push((
-            kind::BITMAP,
-            name.to_vec(),
-            AttrValue::Resident(index::bitmap(tree.blocks.len()), false),
-        ));
+        let bits = index::bitmap(tree.blocks.len());
+        let value = match bitmap {
+            None => AttrValue::Resident(bits, false),
+            Some(e) => AttrValue::NonResident(
+                e.runs(),
+                StreamSize {
+                    allocated: e.clusters * p.geo.cluster,
+                    data: bits.len() as u64,
+                    initialized: bits.len() as u64,
+                    compressed: None,
+                },
+            ),
+        };
+        out.push((kind::BITMAP, name.to_vec(), value));
     }
     out
 }
@@ -128,14 +139,7 @@ pub fn assemble(
     let encoded: Vec<Vec<u8>> = attrs
         .iter()
         .enumerate()
-        .map(|(i, (t, name, v))| match v {
-            AttrValue::Resident(value, indexed) => {
-                attr::resident(*t, name, value, i as u16, *indexed)
-            }
-            AttrValue::NonResident(runs, size) => {
-                attr::non_resident(*t, name, runs, *size, i as u16)
-            }
-        })
+        .map(|(i, it)| spill::encode(it, i as u16))
         .collect();
     record::build(p.geo.record, h, &encoded).ok_or_else(|| NtfsError::RecordFull {
         path: path(),
@@ -144,13 +148,25 @@ pub fn assemble(
     })
 }
 
-/// The record of inode `i`; `resident_data` is a resident file's content.
-pub fn build(
+/// The records of one inode, and a non-resident attribute list's value
+/// with the clusters it goes to.
+pub struct Built {
+    /// The base record, then its extension records.
+    pub records: Vec<Vec<u8>>,
+    pub list: Option<(layout::Extent, Vec<u8>)>,
+}
+
+/// The attributes of inode `i` in type order, and its base record's
+/// header. `resident_data` is a resident file's content; with `widest`,
+/// run lists start at [`spill::WIDEST_LCN`] (for planning, before clusters
+/// are handed out).
+pub fn items(
     p: &NtfsPlan,
     tree: &Tree,
     i: usize,
     resident_data: &[u8],
-) -> Result<Vec<u8>, NtfsError> {
+    widest: bool,
+) -> (Vec<spill::Item>, Header) {
     let ino = &p.inodes[i];
     let meta = &tree.node(ino.node).meta;
     let si = layout::si_value(&layout::times(meta), ino.attributes);
@@ -179,7 +195,11 @@ pub fn build(
     }
     let mut flags = record::IN_USE;
     match &ino.content {
-        Content::Dir { index: t, alloc } => {
+        Content::Dir {
+            index: t,
+            alloc,
+            bitmap,
+        } => {
             flags |= record::DIRECTORY;
             attrs.extend(index_attrs(
                 p,
@@ -188,6 +208,7 @@ pub fn build(
                 index::collation::FILE_NAME,
                 t,
                 *alloc,
+                *bitmap,
             ));
         }
         Content::File {
@@ -202,17 +223,24 @@ pub fn build(
                 AttrValue::Resident(resident_data.to_vec(), false),
             ));
         }
-        Content::File { len, alloc, .. } => {
+        Content::File {
+            len,
+            alloc,
+            segments,
+            ..
+        } => {
+            let c = p.geo.cluster;
             let size = StreamSize {
-                allocated: alloc.clusters * p.geo.cluster,
+                allocated: p.geo.clusters_for(*len) * c,
                 data: *len,
                 initialized: *len,
-                compressed: None,
+                compressed: segments.as_ref().map(|_| alloc.clusters * c),
             };
+            let lcn = if widest { spill::WIDEST_LCN } else { alloc.lcn };
             attrs.push((
                 kind::DATA,
                 Vec::new(),
-                AttrValue::NonResident(alloc.runs(), size),
+                AttrValue::NonResident(super::data::file_runs(*len, c, lcn, segments), size),
             ));
         }
         Content::Symlink { reparse, .. } => {
@@ -228,6 +256,36 @@ pub fn build(
         seq: NtfsPlan::seq(ino.record),
         links,
         flags,
+        base: 0,
     };
-    assemble(p, h, &attrs, || tree.path_of(ino.node))
+    (attrs, h)
+}
+
+/// The records of inode `i`; `resident_data` is a resident file's content.
+pub fn build(
+    p: &NtfsPlan,
+    tree: &Tree,
+    i: usize,
+    resident_data: &[u8],
+) -> Result<Built, NtfsError> {
+    let ino = &p.inodes[i];
+    let (attrs, h) = items(p, tree, i, resident_data, false);
+    let Some(s) = &ino.spill else {
+        let r = assemble(p, h, &attrs, || tree.path_of(ino.node))?;
+        return Ok(Built {
+            records: vec![r],
+            list: None,
+        });
+    };
+    let (records, outside) = spill::assemble(p.geo.record, p.geo.cluster, h, &attrs, s)
+        .ok_or_else(|| NtfsError::RecordFull {
+            path: tree.path_of(ino.node),
+            what: "its attributes, spread over extension records,".into(),
+            record_size: p.opts.mft_record_size,
+        })?;
+    let list = match (s.list, outside) {
+        (spill::ListForm::NonResident(e), Some(v)) => Some((e, v)),
+        _ => None,
+    };
+    Ok(Built { records, list })
 }

@@ -42,8 +42,13 @@ fn le(b: &[u8], at: usize, n: usize) -> Option<u64> {
 struct Attr {
     typ: u32,
     name: Vec<u16>,
+    /// The first VCN a non-resident extent maps (0 when resident).
+    vcn: u64,
     body: Body,
 }
+
+/// Most extension records one file may have.
+const MAX_EXTENSIONS: usize = 1 << 16;
 
 enum Body {
     Resident(Vec<u8>),
@@ -181,22 +186,52 @@ impl<D: ReadAt> NtfsVolume<D> {
         Ok(rec)
     }
 
-    /// The attributes of record `n`.
+    /// The attributes of file record `n`, those in its extension records
+    /// included (found through its `$ATTRIBUTE_LIST`), with the extents
+    /// of each non-resident attribute joined into one run list.
     fn attrs(&self, n: u64) -> Result<Vec<Attr>, ReadError> {
         let rec = self.record(n)?;
-        let mut at = le(&rec, 0x14, 2).unwrap_or(0) as usize;
+        let mut own = Self::record_attrs(&rec, n)?;
+        let Some(pos) = own.iter().position(|a| a.typ == kind::ATTRIBUTE_LIST) else {
+            return Ok(own);
+        };
+        let list = own.remove(pos);
+        let entries = super::attr_list::decode(&self.value(&list)?)
+            .ok_or_else(|| bad("attribute list", n))?;
+        let mut others: Vec<u64> = entries
+            .iter()
+            .map(|e| e.mref & 0xffff_ffff_ffff)
+            .filter(|&r| r != n)
+            .collect();
+        others.sort_unstable();
+        others.dedup();
+        if others.len() > MAX_EXTENSIONS {
+            return Err(bad("too many extension records", n));
+        }
+        for r in others {
+            let ext = self.record(r)?;
+            if le(&ext, 0x20, 8).map(|b| b & 0xffff_ffff_ffff) != Some(n) {
+                return Err(bad("extension record of another file", r));
+            }
+            let attrs = Self::record_attrs(&ext, r)?;
+            if attrs.iter().any(|a| a.typ == kind::ATTRIBUTE_LIST) {
+                return Err(bad("attribute list in an extension record", r));
+            }
+            own.extend(attrs);
+        }
+        join_extents(own, n)
+    }
+
+    /// The attributes in one record (fixups undone), as they are.
+    fn record_attrs(rec: &[u8], n: u64) -> Result<Vec<Attr>, ReadError> {
+        let mut at = le(rec, 0x14, 2).unwrap_or(0) as usize;
         let mut out = Vec::new();
         for _ in 0..MAX_ATTRS {
-            let typ = le(&rec, at, 4).ok_or_else(|| bad("attribute header", n))? as u32;
+            let typ = le(rec, at, 4).ok_or_else(|| bad("attribute header", n))? as u32;
             if typ == kind::END {
                 return Ok(out);
             }
-            if typ == kind::ATTRIBUTE_LIST {
-                return Err(ReadError::incompatible(
-                    "NTFS attribute lists (a record's attributes spread over several records)",
-                ));
-            }
-            let len = le(&rec, at + 4, 4).unwrap_or(0) as usize;
+            let len = le(rec, at + 4, 4).unwrap_or(0) as usize;
             let a = rec
                 .get(at..at.saturating_add(len))
                 .filter(|_| len >= 0x18)
@@ -209,6 +244,11 @@ impl<D: ReadAt> NtfsVolume<D> {
                 .chunks_exact(2)
                 .map(|c| u16::from_le_bytes([c[0], c[1]]))
                 .collect();
+            let vcn = if a[8] == 0 {
+                0
+            } else {
+                le(a, 0x10, 8).unwrap_or(u64::MAX)
+            };
             let body = if a[8] == 0 {
                 let vlen = le(a, 0x10, 4).unwrap_or(0) as usize;
                 let voff = le(a, 0x14, 2).unwrap_or(0) as usize;
@@ -222,7 +262,12 @@ impl<D: ReadAt> NtfsVolume<D> {
                     .map_err(|_| bad("run list", n))?;
                 Body::NonResident(runs, le(a, 0x30, 8).unwrap_or(0))
             };
-            out.push(Attr { typ, name, body });
+            out.push(Attr {
+                typ,
+                name,
+                vcn,
+                body,
+            });
             at = at.saturating_add(len);
         }
         Err(bad("too many attributes", n))
@@ -415,6 +460,42 @@ impl<D: ReadAt> crate::read::VolumeReader for NtfsVolume<D> {
         }
         Ok(n)
     }
+}
+
+/// Joins the extents of each non-resident attribute (same type and name)
+/// into one run list, in VCN order; each extent must start where the one
+/// before it ends. The stream's size comes from the first extent.
+fn join_extents(mut attrs: Vec<Attr>, n: u64) -> Result<Vec<Attr>, ReadError> {
+    attrs.sort_by(|a, b| (a.typ, &a.name, a.vcn).cmp(&(b.typ, &b.name, b.vcn)));
+    let mut out: Vec<Attr> = Vec::with_capacity(attrs.len());
+    for a in attrs {
+        let joins = matches!(
+            (out.last(), &a.body),
+            (Some(prev), Body::NonResident(..)) if prev.typ == a.typ && prev.name == a.name && a.vcn > 0
+        );
+        if !joins {
+            if a.vcn != 0 {
+                return Err(bad("attribute extent without its first extent", n));
+            }
+            out.push(a);
+            continue;
+        }
+        let Some(Attr {
+            body: Body::NonResident(runs, _),
+            ..
+        }) = out.last_mut()
+        else {
+            return Err(bad("resident attribute with extents", n));
+        };
+        let mapped = runs.iter().try_fold(0u64, |v, r| v.checked_add(r.len));
+        if mapped != Some(a.vcn) {
+            return Err(bad("attribute extents that do not follow each other", n));
+        }
+        if let Body::NonResident(more, _) = a.body {
+            runs.extend(more);
+        }
+    }
+    Ok(out)
 }
 
 /// The target of a symlink reparse point (Windows or WSL form), `/`

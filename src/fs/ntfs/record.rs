@@ -45,6 +45,9 @@ pub struct Header {
     pub seq: u16,
     pub links: u16,
     pub flags: u16,
+    /// The base record's reference, in an extension record (0 in a base
+    /// record).
+    pub base: u64,
 }
 
 /// Room left for attributes in a record of `record_size` bytes (the end
@@ -64,6 +67,7 @@ pub fn build(record_size: usize, h: Header, attrs: &[Vec<u8>]) -> Option<Vec<u8>
     let first = attrs_offset(record_size);
     r[0x14..0x16].copy_from_slice(&(first as u16).to_le_bytes());
     r[0x16..0x18].copy_from_slice(&h.flags.to_le_bytes());
+    r[0x20..0x28].copy_from_slice(&h.base.to_le_bytes());
     let mut at = first;
     for a in attrs {
         let end = at.checked_add(a.len())?;
@@ -90,6 +94,7 @@ pub fn empty(record_size: usize, number: u32) -> Vec<u8> {
         seq: 0,
         links: 0,
         flags: 0,
+        base: 0,
     };
     // An empty attribute list always fits.
     build(record_size, h, &[]).unwrap_or_default()
@@ -111,6 +116,7 @@ mod tests {
                 seq: 3,
                 links: 1,
                 flags: IN_USE,
+                base: 0,
             },
             &[attr],
         )
@@ -134,7 +140,8 @@ mod tests {
                 number: 0,
                 seq: 1,
                 links: 1,
-                flags: IN_USE
+                flags: IN_USE,
+                base: 0,
             },
             &[big]
         )

@@ -51,6 +51,20 @@ fn length_width(v: u64) -> usize {
     signed_width(i64::try_from(v).unwrap_or(i64::MAX))
 }
 
+/// Bytes one run takes in mapping pairs after a run at `prev` (the
+/// previous data run's LCN, 0 for the first).
+pub fn pair_len(r: &Run, prev: u64) -> usize {
+    let lw = length_width(r.len);
+    match r.lcn {
+        Some(lcn) => {
+            let delta =
+                i64::try_from(lcn).unwrap_or(i64::MAX) - i64::try_from(prev).unwrap_or(i64::MAX);
+            1 + lw + signed_width(delta)
+        }
+        None => 1 + lw,
+    }
+}
+
 /// Encodes runs as mapping pairs, with the terminating zero byte.
 pub fn encode(runs: &[Run]) -> Vec<u8> {
     let mut out = Vec::new();

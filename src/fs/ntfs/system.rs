@@ -105,7 +105,7 @@ fn fname(p: &NtfsPlan, tree: &Tree, name: &str, rec: u64) -> (u32, Vec<u16>, Att
 
 fn empty_index(p: &NtfsPlan, name: &str, coll: u32) -> Vec<(u32, Vec<u16>, AttrValue)> {
     let t = index::build(Vec::new(), usize::MAX, usize::MAX, layout::INDEX_BLOCK, 1);
-    node::index_attrs(p, &utf16(name), 0, coll, &t, Extent::default())
+    node::index_attrs(p, &utf16(name), 0, coll, &t, Extent::default(), None)
 }
 
 /// Records 0-15 and 24-26, with their numbers.
@@ -204,6 +204,7 @@ pub fn records(p: &NtfsPlan, tree: &Tree) -> Result<Vec<(u64, Vec<u8>)>, NtfsErr
                     collation::NTOFS_SECURITY_HASH,
                     &sdh,
                     Extent::default(),
+                    None,
                 ));
                 attrs.extend(node::index_attrs(
                     p,
@@ -212,6 +213,7 @@ pub fn records(p: &NtfsPlan, tree: &Tree) -> Result<Vec<(u64, Vec<u8>)>, NtfsErr
                     collation::NTOFS_ULONG,
                     &sii,
                     Extent::default(),
+                    None,
                 ));
             }
             EXTEND => {
@@ -229,6 +231,7 @@ pub fn records(p: &NtfsPlan, tree: &Tree) -> Result<Vec<(u64, Vec<u8>)>, NtfsErr
                     collation::FILE_NAME,
                     &t,
                     Extent::default(),
+                    None,
                 ));
             }
             QUOTA => {
@@ -249,6 +252,7 @@ pub fn records(p: &NtfsPlan, tree: &Tree) -> Result<Vec<(u64, Vec<u8>)>, NtfsErr
                     collation::NTOFS_ULONGS,
                     &p.reparse_index,
                     p.sys.reparse,
+                    None,
                 ));
             }
             r => {
@@ -262,6 +266,7 @@ pub fn records(p: &NtfsPlan, tree: &Tree) -> Result<Vec<(u64, Vec<u8>)>, NtfsErr
             seq: NtfsPlan::seq(rec),
             links: 1,
             flags,
+            base: 0,
         };
         out.push((
             rec,
@@ -283,6 +288,7 @@ pub fn records(p: &NtfsPlan, tree: &Tree) -> Result<Vec<(u64, Vec<u8>)>, NtfsErr
             seq: NtfsPlan::seq(rec),
             links: 0,
             flags: record::IN_USE,
+            base: 0,
         };
         out.push((
             rec,

@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -55,10 +56,34 @@ fn check_hash(
     }
 }
 
-/// Streams a host file to `offset`.
+/// Where a non-resident file's bytes go: (source offset, device offset,
+/// bytes), in order; one piece unless the file is sparse.
+fn pieces(
+    len: u64,
+    cluster: u64,
+    at: u64,
+    segments: &Option<Vec<(u64, u64)>>,
+) -> Vec<(u64, u64, u64)> {
+    let Some(segs) = segments else {
+        return vec![(0, at, len)];
+    };
+    let mut out = Vec::with_capacity(segs.len());
+    let mut dst = at;
+    for &(vcn, n) in segs {
+        let src = vcn * cluster;
+        let bytes = (n * cluster).min(len.saturating_sub(src));
+        out.push((src, dst, bytes));
+        dst += n * cluster;
+    }
+    out
+}
+
+/// Streams the `pieces` of a host file of `len` bytes to the device.
+/// With a manifest SHA-256, the whole file is hashed on the way, the bytes
+/// between pieces (all zero) from memory.
 fn copy_host(
     dev: &mut dyn BlockDevice,
-    offset: u64,
+    pieces: &[(u64, u64, u64)],
     path: &Path,
     len: u64,
     sha256: Option<&[u8; 32]>,
@@ -74,24 +99,32 @@ fn copy_host(
         .into());
     }
     let Some(expected) = sha256 else {
-        dev.copy_from(offset, &mut f, path, 0, len)?;
+        for &(src, dst, n) in pieces {
+            dev.copy_from(dst, &mut f, path, src, n)?;
+        }
         return Ok(());
     };
     let mut h = Sha256::new();
     let mut buf = vec![0u8; CHUNK.min(len as usize).max(1)];
-    let mut done = 0u64;
-    while done < len {
-        let n = (len - done).min(buf.len() as u64) as usize;
-        f.read_exact(&mut buf[..n])
-            .map_err(|_| IoError::SourceChanged {
-                path: path.to_path_buf(),
-                expected: len,
-                found: done,
-            })?;
-        h.update(&buf[..n]);
-        write_nonzero(dev, offset + done, &buf[..n])?;
-        done += n as u64;
+    let mut hashed = 0u64;
+    for &(src, dst, n) in pieces {
+        crate::io::hash_zeros(&mut h, src - hashed);
+        let mut done = 0u64;
+        while done < n {
+            let k = (n - done).min(buf.len() as u64) as usize;
+            f.read_exact_at(&mut buf[..k], src + done)
+                .map_err(|_| IoError::SourceChanged {
+                    path: path.to_path_buf(),
+                    expected: len,
+                    found: src + done,
+                })?;
+            h.update(&buf[..k]);
+            write_nonzero(dev, dst + done, &buf[..k])?;
+            done += k as u64;
+        }
+        hashed = src + n;
     }
+    crate::io::hash_zeros(&mut h, len - hashed);
     check_hash(path, &h.finalize().into(), Some(expected))
 }
 
@@ -147,8 +180,14 @@ pub fn write(
     let mut batch_start = offset(p, p.sys.mft);
     let mut sys_iter = sys.iter().peekable();
     let mut mft_bitmap = vec![0u8; p.mft_bitmap_bytes() as usize];
+    // Extension records still to come (they follow their base record), and
+    // attribute lists that live outside the MFT.
+    let mut extensions = std::collections::VecDeque::new();
+    let mut lists = Vec::new();
     for rec in 0..p.mft_records {
-        let bytes = if let Some(i) = by_record[rec as usize] {
+        let bytes = if let Some(b) = extensions.pop_front() {
+            b
+        } else if let Some(i) = by_record[rec as usize] {
             let ino = &p.inodes[i];
             let data = match (&ino.content, file_data(tree, ino.node)) {
                 (Content::File { resident: true, .. }, Some(FileData::Inline(v))) => v.clone(),
@@ -162,7 +201,12 @@ pub fn write(
                 ) => read_small(path, *len, sha256.as_ref())?,
                 _ => Vec::new(),
             };
-            node::build(p, tree, i, &data)?
+            let built = node::build(p, tree, i, &data)?;
+            lists.extend(built.list);
+            let mut records = built.records.into_iter();
+            let base = records.next().unwrap_or_default();
+            extensions.extend(records);
+            base
         } else if sys_iter.peek().is_some_and(|s| s.0 == rec) {
             sys_iter.next().map(|s| s.1.clone()).unwrap_or_default()
         } else {
@@ -182,6 +226,9 @@ pub fn write(
         }
     }
     write_nonzero(dev, batch_start, &batch)?;
+    for (e, v) in &lists {
+        write_nonzero(dev, offset(p, *e), v)?;
+    }
     write_nonzero(dev, offset(p, p.sys.mft_bitmap), &mft_bitmap)?;
     write_nonzero(dev, offset(p, p.sys.mirr), &mirror)?;
 
@@ -217,25 +264,40 @@ pub fn write(
         };
     write_blocks(&p.reparse_index, p.sys.reparse, dev)?;
     for ino in &p.inodes {
-        if let Content::Dir { index, alloc } = &ino.content {
+        if let Content::Dir {
+            index,
+            alloc,
+            bitmap,
+        } = &ino.content
+        {
             write_blocks(index, *alloc, dev)?;
+            if let Some(b) = bitmap {
+                write_nonzero(dev, offset(p, *b), &index::bitmap(index.blocks.len()))?;
+            }
         }
     }
 
-    // File data, contiguous, in pre-order.
+    // File data, contiguous, in pre-order (a sparse file's data clusters
+    // only).
     for ino in &p.inodes {
         let Content::File {
             resident: false,
             alloc,
-            ..
+            segments,
+            len,
         } = &ino.content
         else {
             continue;
         };
+        let pieces = pieces(*len, g.cluster, offset(p, *alloc), segments);
         match file_data(tree, ino.node) {
-            Some(FileData::Inline(v)) => write_nonzero(dev, offset(p, *alloc), v)?,
+            Some(FileData::Inline(v)) => {
+                for &(src, dst, n) in &pieces {
+                    write_nonzero(dev, dst, &v[src as usize..(src + n) as usize])?;
+                }
+            }
             Some(FileData::Host { path, len, sha256 }) => {
-                copy_host(dev, offset(p, *alloc), path, *len, sha256.as_ref())?
+                copy_host(dev, &pieces, path, *len, sha256.as_ref())?
             }
             None => {}
         }
