@@ -112,7 +112,7 @@ fn open<'a>(name: &str, dev: &'a MemDevice) -> Result<Box<dyn VolumeReader + 'a>
         Box::new(fstool::fs::fat::FatVolume::open(dev)?)
     } else if name == "erofs" {
         Box::new(fstool::fs::erofs::volume::ErofsVolume::open(dev)?)
-    } else if name == "ntfs" {
+    } else if name.starts_with("ntfs") {
         Box::new(fstool::fs::ntfs::read::NtfsVolume::open(dev)?)
     } else {
         Box::new(fstool::fs::ext::read::ExtVolume::open(dev)?)
@@ -124,6 +124,22 @@ fn readers_survive_damaged_images() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     source(&src);
+    // NTFS with attribute lists: the same tree plus a file of 80 long
+    // names and a sparse file of 600 runs (512-byte clusters).
+    let spill_src = dir.path().join("spill-src");
+    source(&spill_src);
+    for i in 0..80 {
+        std::fs::hard_link(
+            spill_src.join("sizes/70000"),
+            spill_src.join(format!("many/a hard link with a rather long name {i:03}")),
+        )
+        .unwrap();
+    }
+    let mut frag = vec![0u8; 600 * 512];
+    for k in 0..300 {
+        frag[2 * k * 512..2 * k * 512 + 512].fill(k as u8 | 1);
+    }
+    write_file(&spill_src, "fragmented", &frag);
     let cases: &[(&str, &str, bool)] = &[
         ("ext2", "type = \"ext2\"\nblock_size = 1024", false),
         ("ext4", "type = \"ext4\"\nblock_size = 1024", false),
@@ -133,12 +149,18 @@ fn readers_survive_damaged_images() {
         ("fat32", "type = \"fat32\"", true),
         ("erofs", "type = \"erofs\"", false),
         ("ntfs", "type = \"ntfs\"", true),
+        (
+            "ntfs-spill",
+            "type = \"ntfs\"\nsparse = true\ncluster_size = 512",
+            true,
+        ),
     ];
     let mut total = 0u64;
     let mut failed = 0u64;
     let mut cli = 0u64;
     for &(name, fs, fat) in cases {
-        let clean = image(fs, !fat, dir.path(), &src);
+        let from = if name == "ntfs-spill" { &spill_src } else { &src };
+        let clean = image(fs, !fat, dir.path(), from);
         let dev = MemDevice {
             data: clean.clone(),
         };
