@@ -385,9 +385,10 @@ pub fn plan(tree: &Tree, opts: &NtfsOptions) -> Result<NtfsPlan, NtfsError> {
 
     // Directory indexes (their shape does not depend on the volume size).
     let vpb = p.geo.vcn_per_block();
+    let by_dir = names_by_dir(&p, tree);
     for i in 0..p.inodes.len() {
         if matches!(p.inodes[i].content, Content::Dir { .. }) {
-            let (t, outside) = dir_index(&p, tree, i, vpb)?;
+            let (t, outside) = dir_index(&p, tree, i, &by_dir, vpb)?;
             if let Content::Dir { index, bitmap, .. } = &mut p.inodes[i].content {
                 *index = t;
                 *bitmap = outside.then(Extent::default);
@@ -447,7 +448,7 @@ pub fn plan(tree: &Tree, opts: &NtfsOptions) -> Result<NtfsPlan, NtfsError> {
     }
     // The root's index also lists the system files, whose sizes are known
     // only now; the entries keep their lengths, so the shape is the same.
-    let (t, _) = dir_index(&p, tree, 0, vpb)?;
+    let (t, _) = dir_index(&p, tree, 0, &by_dir, vpb)?;
     if let Content::Dir { index, .. } = &mut p.inodes[0].content {
         *index = t;
     }
@@ -528,6 +529,17 @@ fn allocate(p: &mut NtfsPlan, total: u64) -> u64 {
     next
 }
 
+/// For each directory tree node, the names in it: (inode, name index).
+fn names_by_dir(p: &NtfsPlan, tree: &Tree) -> Vec<Vec<(usize, usize)>> {
+    let mut out = vec![Vec::new(); tree.nodes.len()];
+    for (i, ino) in p.inodes.iter().enumerate() {
+        for (k, name) in ino.names.iter().enumerate() {
+            out[name.dir.index()].push((i, k));
+        }
+    }
+    out
+}
+
 /// The `$I30` entries of a directory inode, sorted, bulk-loaded; and
 /// whether the index's `$BITMAP` must live outside the record (a directory
 /// of thousands of index blocks).
@@ -535,18 +547,18 @@ fn dir_index(
     p: &NtfsPlan,
     tree: &Tree,
     dir: usize,
+    by_dir: &[Vec<(usize, usize)>],
     vpb: u64,
 ) -> Result<(index::Tree, bool), NtfsError> {
     let dir_node = p.inodes[dir].node;
     let mut entries: Vec<(Vec<u16>, Entry)> = Vec::new();
-    for (i, ino) in p.inodes.iter().enumerate() {
-        for name in ino.names.iter().filter(|n| n.dir == dir_node) {
-            let f = node::file_name(p, tree, i, name);
-            entries.push((
-                name.units.clone(),
-                Entry::file_name(p.mref_of(i), f.encode()),
-            ));
-        }
+    for &(i, k) in &by_dir[dir_node.index()] {
+        let name = &p.inodes[i].names[k];
+        let f = node::file_name(p, tree, i, name);
+        entries.push((
+            name.units.clone(),
+            Entry::file_name(p.mref_of(i), f.encode()),
+        ));
     }
     if dir == 0 {
         for &(s, rec) in SYSTEM_NAMES {
