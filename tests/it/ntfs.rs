@@ -329,6 +329,19 @@ fn check_all(b: &Built, tree: &Tree) {
             }
         }
     }
+    // ntfscat reads files through libntfs (attribute lists and split run
+    // lists included); a sample of them keeps this quick.
+    if let Some(cat) = tool("ntfscat") {
+        let files = want.iter().filter_map(|(p, w)| match &w.0 {
+            Seen::File(bytes) if bytes.len() < 64 << 20 => Some((p, bytes)),
+            _ => None,
+        });
+        for (path, bytes) in files.step_by(1 + want.len() / 40) {
+            let out = run(Command::new(&cat).arg(&b.img).arg(path));
+            assert!(out.status.success(), "ntfscat {path} failed");
+            assert!(&out.stdout == bytes, "ntfscat {path} reads other bytes");
+        }
+    }
     if let Some(ls) = tool("ntfsls") {
         let out = run_ok(Command::new(ls).arg("-R").arg("-a").arg(&b.img));
         for path in want.keys() {

@@ -50,7 +50,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 pub use layout::{plan, NtfsPlan};
-pub use write::write;
+pub use write::{write, write_with_progress};
 
 use crate::io::IoError;
 use crate::spec::model::Unsupported;

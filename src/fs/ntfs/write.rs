@@ -146,6 +146,19 @@ pub fn write(
     tree: &Tree,
     dev: &mut dyn BlockDevice,
 ) -> Result<NtfsReport, NtfsError> {
+    write_with_progress(p, tree, dev, &mut |_| {})
+}
+
+/// [`write`], reporting progress as file data is copied. Metadata comes
+/// first and the data follows in ascending clusters, so each tick says
+/// everything below the next file's data is final (the image hash can
+/// follow the writer).
+pub fn write_with_progress(
+    p: &NtfsPlan,
+    tree: &Tree,
+    dev: &mut dyn BlockDevice,
+    progress: &mut dyn FnMut(crate::progress::Tick),
+) -> Result<NtfsReport, NtfsError> {
     let g = p.geo;
     if dev.size() < g.volume_bytes {
         return Err(NtfsError::DeviceSize {
@@ -279,6 +292,8 @@ pub fn write(
 
     // File data, contiguous, in pre-order (a sparse file's data clusters
     // only).
+    let data_total = tree.data_bytes();
+    let mut data_done = 0u64;
     for ino in &p.inodes {
         let Content::File {
             resident: false,
@@ -290,6 +305,12 @@ pub fn write(
             continue;
         };
         let pieces = pieces(*len, g.cluster, offset(p, *alloc), segments);
+        progress(crate::progress::Tick {
+            data_done,
+            data_total,
+            final_below: offset(p, *alloc),
+        });
+        data_done += len;
         match file_data(tree, ino.node) {
             Some(FileData::Inline(v)) => {
                 for &(src, dst, n) in &pieces {
