@@ -159,7 +159,11 @@ fn readers_survive_damaged_images() {
     let mut failed = 0u64;
     let mut cli = 0u64;
     for &(name, fs, fat) in cases {
-        let from = if name == "ntfs-spill" { &spill_src } else { &src };
+        let from = if name == "ntfs-spill" {
+            &spill_src
+        } else {
+            &src
+        };
         let clean = image(fs, !fat, dir.path(), from);
         let dev = MemDevice {
             data: clean.clone(),

@@ -193,7 +193,7 @@ impl VolumePlan for FatVolumePlan {
         dev: &mut dyn BlockDevice,
         progress: &mut dyn FnMut(Tick),
     ) -> Result<VolumeStats, FsError> {
-        let r = super::write(&self.0, tree, dev).map_err(FsError::new)?;
+        let r = super::write_with_progress(&self.0, tree, dev, progress).map_err(FsError::new)?;
         let data_bytes = tree.data_bytes();
         progress(Tick {
             data_done: data_bytes,

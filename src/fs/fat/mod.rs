@@ -46,7 +46,7 @@ pub use geometry::{FatType, Geometry};
 pub use layout::{plan, FatPlan};
 pub use probe::{probe, FatInfo};
 pub use read::FatVolume;
-pub use write::write;
+pub use write::{write, write_with_progress};
 
 use crate::io::IoError;
 use crate::spec::model::{CaseConflicts, Unsupported};

@@ -204,6 +204,19 @@ pub fn write(
     tree: &Tree,
     dev: &mut dyn BlockDevice,
 ) -> Result<FatReport, FatError> {
+    write_with_progress(plan, tree, dev, &mut |_| {})
+}
+
+/// [`write`], reporting progress per file. The FATs, boot sectors and
+/// directories come first; each tick then says everything below the
+/// lowest cluster still to be copied is final, so the image hash can
+/// follow the writer.
+pub fn write_with_progress(
+    plan: &FatPlan,
+    tree: &Tree,
+    dev: &mut dyn BlockDevice,
+    progress: &mut dyn FnMut(crate::progress::Tick),
+) -> Result<FatReport, FatError> {
     let g = &plan.geometry;
     if dev.size() < g.volume_bytes() {
         return Err(FatError::DeviceSize {
@@ -256,15 +269,28 @@ pub fn write(
         write_nonzero(dev, offset, &bytes)?;
     }
 
-    // File data, contiguous, in pre-order.
-    for &id in &plan.files {
-        let Some(a) = plan.alloc[id.index()] else {
-            continue;
-        };
-        if a.bytes == 0 {
-            continue;
-        }
-        let offset = g.cluster_offset(a.first);
+    // File data, contiguous, in pre-order. `final_below[k]`: the lowest
+    // offset the k-th file or any after it writes.
+    let files: Vec<(NodeId, u64, u64)> = plan
+        .files
+        .iter()
+        .filter_map(|&id| plan.alloc[id.index()].map(|a| (id, a)))
+        .filter(|(_, a)| a.bytes > 0)
+        .map(|(id, a)| (id, g.cluster_offset(a.first), a.bytes))
+        .collect();
+    let mut final_below = vec![g.volume_bytes(); files.len() + 1];
+    for k in (0..files.len()).rev() {
+        final_below[k] = final_below[k + 1].min(files[k].1);
+    }
+    let data_total: u64 = files.iter().map(|f| f.2).sum();
+    let mut data_done = 0u64;
+    for (k, &(id, offset, bytes)) in files.iter().enumerate() {
+        progress(crate::progress::Tick {
+            data_done,
+            data_total,
+            final_below: final_below[k],
+        });
+        data_done += bytes;
         let kind = match &tree.node(id).kind {
             NodeKind::HardLink { target } => &tree.node(*target).kind,
             k => k,
