@@ -7,7 +7,7 @@
 
 pub mod cleanup;
 mod sys;
-pub use sys::{is_root, mknod, next_data};
+pub use sys::{is_root, lstat_at, mknod, next_data, readable_at, Stat};
 mod zeros;
 pub use zeros::{copy_by_chunks, is_zero, nonzero_segments, write_nonzero, HOLE_BLOCK};
 

@@ -1,6 +1,8 @@
 //! The few host calls the standard library has no API for: finding holes
-//! in host files with `lseek(SEEK_DATA / SEEK_HOLE)`, creating special files
-//! with `mknod` and asking whether we run as root (for `extract`). This is
+//! in host files with `lseek(SEEK_DATA / SEEK_HOLE)`, `lstat` and the
+//! read-permission check relative to an open directory (no path walk per
+//! entry when a source tree is read), creating special files with `mknod`
+//! and asking whether we run as root (for `extract`). This is
 //! the one module of the crate that calls into libc with `unsafe`.
 #![allow(unsafe_code)]
 
@@ -50,4 +52,75 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions, cannot fail and touches no
     // memory.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// The `lstat` fields a source walk uses.
+#[derive(Debug, Clone, Copy)]
+pub struct Stat {
+    pub mode: u32,
+    pub size: u64,
+    pub nlink: u64,
+    pub dev: u64,
+    pub ino: u64,
+    pub rdev: u64,
+    pub mtime: i64,
+    pub mtime_nsec: i64,
+}
+
+fn c_name(name: &std::ffi::OsStr) -> std::io::Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(name.as_bytes()).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "name contains a NUL byte")
+    })
+}
+
+/// `lstat` of `name` in the open directory `dir` (`fstatat` with
+/// `AT_SYMLINK_NOFOLLOW`).
+pub fn lstat_at(dir: &File, name: &std::ffi::OsStr) -> std::io::Result<Stat> {
+    use std::os::fd::AsRawFd;
+    let c = c_name(name)?;
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: the descriptor belongs to `dir`, which outlives the call; `c`
+    // is NUL-terminated and lives until the call returns; `st` points to
+    // writable memory the size of `struct stat`, which fstatat fills
+    // completely when it returns 0 and does not read.
+    let r = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fstatat returned 0, so it initialised the whole struct.
+    let st = unsafe { st.assume_init() };
+    Ok(Stat {
+        mode: st.st_mode,
+        size: u64::try_from(st.st_size).unwrap_or(0),
+        nlink: st.st_nlink,
+        dev: st.st_dev,
+        ino: st.st_ino,
+        rdev: st.st_rdev,
+        mtime: st.st_mtime,
+        mtime_nsec: st.st_mtime_nsec,
+    })
+}
+
+/// Whether this process may read `name` in the open directory `dir`
+/// (`faccessat(R_OK)` with the effective IDs, as `open` would check).
+pub fn readable_at(dir: &File, name: &std::ffi::OsStr) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let c = c_name(name)?;
+    // SAFETY: the descriptor belongs to `dir`, which outlives the call; `c`
+    // is NUL-terminated and lives until the call returns; faccessat only
+    // reads it.
+    let r = unsafe { libc::faccessat(dir.as_raw_fd(), c.as_ptr(), libc::R_OK, libc::AT_EACCESS) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }

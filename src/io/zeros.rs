@@ -64,8 +64,15 @@ pub fn copy_by_chunks<D: BlockDevice + ?Sized>(
     })?;
     let mut buf = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK)).max(1)];
     let mut pos = src_offset;
+    // A file of one chunk or less is read at once: asking for its holes
+    // would cost as much as reading them.
+    let seek_holes = len > CHUNK as u64;
     while pos < end {
-        match next_data(src, pos) {
+        match if seek_holes {
+            next_data(src, pos)
+        } else {
+            Some(pos)
+        } {
             // No data from here on: the rest is a hole, unless the file
             // has shrunk since it was planned.
             None => {

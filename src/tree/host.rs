@@ -4,10 +4,12 @@
 
 use super::resolve::TreeError;
 use super::Timestamp;
+use crate::io::{lstat_at, readable_at, Stat};
 use std::ffi::OsString;
 use std::fs::Metadata;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// What a host path is, as far as the tree cares.
@@ -51,58 +53,83 @@ fn unreadable(path: &Path) -> impl FnOnce(std::io::Error) -> TreeError + '_ {
 }
 
 pub(super) fn mtime_of(md: &Metadata) -> Timestamp {
+    timestamp(md.mtime(), md.mtime_nsec())
+}
+
+fn timestamp(secs: i64, nsec: i64) -> Timestamp {
     Timestamp {
-        secs: md.mtime(),
+        secs,
         // Out-of-range nanoseconds cannot come from a sane kernel; 0 keeps
         // the value valid rather than failing the build.
-        nanos: u32::try_from(md.mtime_nsec())
+        nanos: u32::try_from(nsec)
             .ok()
             .filter(|n| *n < 1_000_000_000)
             .unwrap_or(0),
     }
 }
 
-/// `lstat`s `path` and classifies it. Regular files are opened once to
-/// prove they are readable now rather than halfway through a build; their
-/// contents are not read.
-pub(super) fn read_entry(path: &Path) -> Result<HostEntry, TreeError> {
-    let md = std::fs::symlink_metadata(path).map_err(unreadable(path))?;
-    let ft = md.file_type();
-    let kind = if ft.is_dir() {
-        HostKind::Dir
-    } else if ft.is_file() {
-        std::fs::File::open(path).map_err(unreadable(path))?;
-        HostKind::File { len: md.len() }
-    } else if ft.is_symlink() {
-        let t = std::fs::read_link(path).map_err(unreadable(path))?;
-        HostKind::Symlink {
-            target: t.as_os_str().as_bytes().to_vec(),
+/// Classifies an `lstat` result. Regular files must pass `readable` (they
+/// are checked now rather than halfway through a build; their contents
+/// are not read); symlink targets are read from `path`.
+fn classify(
+    st: Stat,
+    path: &Path,
+    readable: impl FnOnce() -> std::io::Result<()>,
+) -> Result<HostEntry, TreeError> {
+    let kind = match st.mode & libc::S_IFMT {
+        libc::S_IFDIR => HostKind::Dir,
+        libc::S_IFREG => {
+            readable().map_err(unreadable(path))?;
+            HostKind::File { len: st.size }
         }
-    } else if ft.is_char_device() {
-        let (major, minor) = split_dev(md.rdev());
-        HostKind::CharDev { major, minor }
-    } else if ft.is_block_device() {
-        let (major, minor) = split_dev(md.rdev());
-        HostKind::BlockDev { major, minor }
-    } else if ft.is_fifo() {
-        HostKind::Fifo
-    } else {
-        HostKind::Socket
+        libc::S_IFLNK => {
+            let t = std::fs::read_link(path).map_err(unreadable(path))?;
+            HostKind::Symlink {
+                target: t.as_os_str().as_bytes().to_vec(),
+            }
+        }
+        libc::S_IFCHR => {
+            let (major, minor) = split_dev(st.rdev);
+            HostKind::CharDev { major, minor }
+        }
+        libc::S_IFBLK => {
+            let (major, minor) = split_dev(st.rdev);
+            HostKind::BlockDev { major, minor }
+        }
+        libc::S_IFIFO => HostKind::Fifo,
+        _ => HostKind::Socket,
     };
-    let link_key = (!ft.is_dir() && md.nlink() > 1).then(|| (md.dev(), md.ino()));
+    let link_key = (kind != HostKind::Dir && st.nlink > 1).then_some((st.dev, st.ino));
     Ok(HostEntry {
         kind,
-        perm: (md.mode() & 0o7777) as u16,
-        mtime: mtime_of(&md),
+        perm: (st.mode & 0o7777) as u16,
+        mtime: timestamp(st.mtime, st.mtime_nsec),
         link_key,
     })
 }
 
-/// [`read_entry`], except that a symlink to a regular file reads as that
-/// file (its length, permission bits and mtime; never a hard link): build
-/// sandboxes stage a directory's files as symlinks to where they live.
-pub(super) fn read_entry_following_files(path: &Path) -> Result<HostEntry, TreeError> {
-    let e = read_entry(path)?;
+/// An open host directory, so that its entries are looked at relative to
+/// it: one path walk per directory instead of one per entry and call.
+pub(super) fn open_dir(path: &Path) -> Result<std::fs::File, TreeError> {
+    std::fs::File::open(path).map_err(unreadable(path))
+}
+
+/// [`read_entry`] for `name` in the open directory `dir` (whose path
+/// joined with `name` is `path`, for messages and symlink targets).
+pub(super) fn read_entry_in(
+    dir: &std::fs::File,
+    name: &std::ffi::OsStr,
+    path: &Path,
+) -> Result<HostEntry, TreeError> {
+    let st = lstat_at(dir, name).map_err(unreadable(path))?;
+    classify(st, path, || readable_at(dir, name))
+}
+
+/// `e` (read at `path`), except that a symlink to a regular file reads as
+/// that file (its length, permission bits and mtime; never a hard link):
+/// build sandboxes stage a directory's files as symlinks to where they
+/// live.
+pub(super) fn following_files(e: HostEntry, path: &Path) -> Result<HostEntry, TreeError> {
     if !matches!(e.kind, HostKind::Symlink { .. }) {
         return Ok(e);
     }

@@ -34,9 +34,10 @@ impl Builder {
         let mut stack: Vec<(PathBuf, usize)> = vec![(root.to_path_buf(), into)];
         while let Some((hdir, bdir)) = stack.pop() {
             let mut subdirs = Vec::new();
-            for name in host::list_dir(&hdir)? {
-                let hpath = hdir.join(&name);
-                let name = std::os::unix::ffi::OsStrExt::as_bytes(name.as_os_str()).to_vec();
+            let dirf = host::open_dir(&hdir)?;
+            for oname in host::list_dir(&hdir)? {
+                let hpath = hdir.join(&oname);
+                let name = std::os::unix::ffi::OsStrExt::as_bytes(oname.as_os_str()).to_vec();
                 if self.whiteout(bdir, &name) {
                     continue;
                 }
@@ -44,11 +45,10 @@ impl Builder {
                     path: hpath.display().to_string(),
                     message: format!("name {why}"),
                 })?;
-                let he = if follow_symlinks {
-                    host::read_entry_following_files(&hpath)?
-                } else {
-                    host::read_entry(&hpath)?
-                };
+                let mut he = host::read_entry_in(&dirf, &oname, &hpath)?;
+                if follow_symlinks {
+                    he = host::following_files(he, &hpath)?;
+                }
                 if let Some(key) = he.link_key {
                     if let Some(&ino) = links.get(&key) {
                         self.link(bdir, &name, ino, false, Origin::Source);
