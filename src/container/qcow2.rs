@@ -254,47 +254,78 @@ impl Qcow2Writer {
         }
         let mut refcounts = vec![0u16; order.len() + 1];
         refcounts[0] = 1; // the header
-        let mut buf = vec![0u8; cs as usize];
         let mut cursor = cs; // byte offset; cluster 0 is the header
-                             // Compressed data must leave room for the descriptor's sector count.
+        // Compressed data must leave room for the descriptor's sector count.
         let sector_bits = self.cluster_bits - 8;
         let offset_bits = 62 - sector_bits;
-        for (k, &(i, j)) in order.iter().enumerate() {
-            let host = (k as u64 + 1) * cs;
-            self.file
-                .read_exact_at(&mut buf, host)
-                .map_err(host_err(&self.path))?;
-            let packed = miniz_oxide::deflate::compress_to_vec(&buf, DEFLATE_LEVEL);
-            let sectors = (packed.len() as u64).div_ceil(512);
-            let entry = if sectors * 512 < cs {
-                self.pwrite(&packed, cursor)?;
-                let first = cursor / cs;
-                let last = (cursor + sectors * 512 - 1) / cs;
-                for c in first..=last {
-                    if let Some(r) = refcounts.get_mut(c as usize) {
-                        *r += 1;
+        // Batches of clusters are read, deflated on every core (each
+        // cluster alone, so the bytes do not depend on the split), then
+        // written in order. Reading a whole batch before writing keeps the
+        // cursor rule: writes stay below the first unread cluster.
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let batch = 16 * workers;
+        let mut bufs: Vec<Vec<u8>> = Vec::new();
+        for (b, chunk) in order.chunks(batch).enumerate() {
+            bufs.resize_with(chunk.len(), || vec![0u8; cs as usize]);
+            for (n, buf) in bufs.iter_mut().enumerate().take(chunk.len()) {
+                let host = ((b * batch + n) as u64 + 1) * cs;
+                self.file
+                    .read_exact_at(buf, host)
+                    .map_err(host_err(&self.path))?;
+            }
+            let inputs = &bufs[..chunk.len()];
+            let per_worker = inputs.len().div_ceil(workers).max(1);
+            let packed: Vec<Vec<u8>> = std::thread::scope(|sc| {
+                let handles: Vec<_> = inputs
+                    .chunks(per_worker)
+                    .map(|part| {
+                        sc.spawn(move || {
+                            part.iter()
+                                .map(|c| miniz_oxide::deflate::compress_to_vec(c, DEFLATE_LEVEL))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_default())
+                    .collect()
+            });
+            if packed.len() != chunk.len() {
+                return Err(other(&self.path, "a compression thread failed"));
+            }
+            for ((&(i, j), packed), buf) in chunk.iter().zip(&packed).zip(inputs) {
+                let sectors = (packed.len() as u64).div_ceil(512);
+                let entry = if sectors * 512 < cs {
+                    self.pwrite(packed, cursor)?;
+                    let first = cursor / cs;
+                    let last = (cursor + sectors * 512 - 1) / cs;
+                    for c in first..=last {
+                        if let Some(r) = refcounts.get_mut(c as usize) {
+                            *r += 1;
+                        }
                     }
+                    let e = COMPRESSED | ((sectors - 1) << offset_bits) | cursor;
+                    cursor += sectors * 512;
+                    e
+                } else {
+                    cursor = cursor.div_ceil(cs) * cs;
+                    self.pwrite(buf, cursor)?;
+                    if let Some(r) = refcounts.get_mut((cursor / cs) as usize) {
+                        *r = 1;
+                    }
+                    let e = cursor | COPIED;
+                    cursor += cs;
+                    e
+                };
+                if let Some(slot) = self
+                    .l2
+                    .get_mut(i)
+                    .and_then(|t| t.as_mut())
+                    .and_then(|t| t.get_mut(j))
+                {
+                    *slot = entry;
                 }
-                let e = COMPRESSED | ((sectors - 1) << offset_bits) | cursor;
-                cursor += sectors * 512;
-                e
-            } else {
-                cursor = cursor.div_ceil(cs) * cs;
-                self.pwrite(&buf, cursor)?;
-                if let Some(r) = refcounts.get_mut((cursor / cs) as usize) {
-                    *r = 1;
-                }
-                let e = cursor | COPIED;
-                cursor += cs;
-                e
-            };
-            if let Some(slot) = self
-                .l2
-                .get_mut(i)
-                .and_then(|t| t.as_mut())
-                .and_then(|t| t.get_mut(j))
-            {
-                *slot = entry;
             }
         }
         debug_assert!(per > 0);
