@@ -254,8 +254,9 @@ impl Qcow2Writer {
         }
         let mut refcounts = vec![0u16; order.len() + 1];
         refcounts[0] = 1; // the header
-        let mut cursor = cs; // byte offset; cluster 0 is the header
-        // Compressed data must leave room for the descriptor's sector count.
+                          // A byte offset; cluster 0 is the header. Compressed data must
+                          // leave room for the descriptor's sector count.
+        let mut cursor = cs;
         let sector_bits = self.cluster_bits - 8;
         let offset_bits = 62 - sector_bits;
         // Batches of clusters are read, deflated on every core (each
