@@ -58,6 +58,9 @@ run() {
     local times=() rss=()
     for _ in $(seq "$RUNS"); do
         rm -f "$OUT/$name.img"
+        # Start every run without dirty pages left by the one before (not
+        # timed): write-back of another tool's image is not this tool's cost.
+        sync
         /usr/bin/time -f "%e %M" -o "$OUT/$name.time" "$@" >/dev/null 2>"$OUT/$name.err" || {
             echo "$name failed:"; cat "$OUT/$name.err"; exit 1; }
         read -r t m < <(tail -1 "$OUT/$name.time")

@@ -423,3 +423,33 @@ fn kernel_reads_fat_and_ntfs_back() {
         false,
     );
 }
+
+#[test]
+#[ignore = "scale test: run by scripts/test.sh (CI)"]
+fn kernel_reads_a_hundred_thousand_entry_ntfs_directory() {
+    let Some(vm) = Vm::find() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    let src = dir.join("src");
+    for i in 0..100_000u32 {
+        let name = match i % 3 {
+            0 => format!("Entry {i:06}.dat"),
+            1 => format!("entry_{i}"),
+            _ => format!("Ünïcode {}", i * 7919 % 100_003),
+        };
+        write_file(&src, &format!("big/{name}"), b"");
+    }
+    let head = format!("version = 1\nseed = \"kernel-vm\"\nsource_date_epoch = {EPOCH}\n");
+    let img = build(
+        dir,
+        "ntfs.img",
+        &format!("{head}[filesystem]\ntype = \"ntfs\"\nsource = \"src\"\nsize = \"auto\"\n"),
+    );
+    let got = vm.boot(&[Disk {
+        image: img,
+        format: "raw",
+        partition: "",
+        fstype: "ntfs3",
+    }]);
+    check("NTFS, 100,000 entries", &got["vda"], &src, false);
+}
