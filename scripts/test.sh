@@ -35,3 +35,7 @@ cargo build --release
 FSTOOL_BIN="$PWD/target/release/fstool" tests/bazel/run.sh
 FSTOOL_BIN="$PWD/target/release/fstool" tests/bazel/readme.sh
 FSTOOL_BIN="$PWD/target/release/fstool" tests/nix/run.sh
+
+# A short coverage-guided fuzz of every reader and the spec parser
+# (cargo-afl on stable Rust); a saved crash or hang fails the run.
+fuzz/run.sh "${FSTOOL_FUZZ_SECONDS:-10}"
