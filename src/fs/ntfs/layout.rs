@@ -5,7 +5,8 @@
 //! Records: 0-15 are the system files, 16-23 stay free for `$MFT`
 //! extension records, 24-26 are `$Quota`, `$ObjId` and `$Reparse` (as
 //! mkntfs numbers them), and the tree's inodes follow from 27 in sorted
-//! pre-order (the root directory is record 5). Clusters are handed out
+//! pre-order (the root directory is record 5), each file's extension
+//! records right after its base record (see [`super::spill`]). Clusters are handed out
 //! from 0 in one sweep: `$Boot`, `$MFT` and its bitmap, `$MFTMirr`,
 //! `$LogFile`, `$AttrDef`, `$Bitmap`, `$UpCase`, `$Secure:$SDS`, then the
 //! index blocks of every directory and the file data in pre-order, so
