@@ -34,32 +34,30 @@ fn dev(data: &[u8]) -> MemDevice {
     }
 }
 
-pub fn ext(data: &[u8]) {
-    let d = dev(data);
-    if let Ok(r) = fstool::fs::ext::read::ExtVolume::open(&d) {
+/// Opens the bytes with one reader and walks what it opened.
+fn open_and_walk<'a, R: VolumeReader, E>(
+    d: &'a MemDevice,
+    open: impl FnOnce(&'a MemDevice) -> Result<R, E>,
+) {
+    if let Ok(r) = open(d) {
         let _ = exercise(&r);
     }
+}
+
+pub fn ext(data: &[u8]) {
+    open_and_walk(&dev(data), fstool::fs::ext::read::ExtVolume::open);
 }
 
 pub fn fat(data: &[u8]) {
-    let d = dev(data);
-    if let Ok(r) = fstool::fs::fat::FatVolume::open(&d) {
-        let _ = exercise(&r);
-    }
+    open_and_walk(&dev(data), fstool::fs::fat::FatVolume::open);
 }
 
 pub fn ntfs(data: &[u8]) {
-    let d = dev(data);
-    if let Ok(r) = fstool::fs::ntfs::read::NtfsVolume::open(&d) {
-        let _ = exercise(&r);
-    }
+    open_and_walk(&dev(data), fstool::fs::ntfs::read::NtfsVolume::open);
 }
 
 pub fn erofs(data: &[u8]) {
-    let d = dev(data);
-    if let Ok(r) = fstool::fs::erofs::volume::ErofsVolume::open(&d) {
-        let _ = exercise(&r);
-    }
+    open_and_walk(&dev(data), fstool::fs::erofs::volume::ErofsVolume::open);
 }
 
 /// Partition tables (GPT, MBR) and the probe `info` runs, then the

@@ -9,7 +9,9 @@ pub mod cleanup;
 mod sys;
 pub use sys::{is_root, lstat_at, mknod, next_data, readable_at, Stat};
 mod zeros;
-pub use zeros::{copy_by_chunks, is_zero, nonzero_segments, write_nonzero, HOLE_BLOCK};
+pub use zeros::{
+    copy_by_chunks, is_zero, nonzero_segments, nonzero_segments_in, write_nonzero, HOLE_BLOCK,
+};
 
 use std::fs::File;
 use std::io::Write;

@@ -165,20 +165,37 @@ pub fn nonzero_segments(path: &Path, len: u64, granule: u64) -> Result<Vec<(u64,
         }
         let n = usize::try_from((len - pos).min(buf.len() as u64)).unwrap_or(buf.len());
         read_exact_at_or_changed(&f, path, &mut buf[..n], pos, len)?;
-        for (i, gr) in buf[..n].chunks(usize::try_from(g).unwrap_or(n)).enumerate() {
-            if is_zero(gr) {
-                continue;
-            }
-            let s = pos + i as u64 * g;
-            let e = s + gr.len() as u64;
-            match out.last_mut() {
-                Some(last) if last.1 == s => last.1 = e,
-                _ => out.push((s, e)),
-            }
-        }
+        push_nonzero(&mut out, &buf[..n], pos, g);
         pos += n as u64;
     }
     Ok(out)
+}
+
+/// [`nonzero_segments`] of bytes in memory.
+pub fn nonzero_segments_in(bytes: &[u8], granule: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    push_nonzero(&mut out, bytes, 0, granule.max(1));
+    out
+}
+
+/// Appends the non-zero `g`-byte granules of `buf`, which starts at byte
+/// `base` (a multiple of `g`), to `out`, merging each with the segment
+/// before it when they touch.
+fn push_nonzero(out: &mut Vec<(u64, u64)>, buf: &[u8], base: u64, g: u64) {
+    for (i, gr) in buf
+        .chunks(usize::try_from(g).unwrap_or(buf.len()).max(1))
+        .enumerate()
+    {
+        if is_zero(gr) {
+            continue;
+        }
+        let s = base + i as u64 * g;
+        let e = s + gr.len() as u64;
+        match out.last_mut() {
+            Some(last) if last.1 == s => last.1 = e,
+            _ => out.push((s, e)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -208,5 +225,6 @@ mod tests {
             vec![(4096, 5120), (39_936, 40_000)]
         );
         assert!(nonzero_segments(&dense, 0, 4096).unwrap().is_empty());
+        assert_eq!(nonzero_segments_in(&bytes, 4096), want);
     }
 }

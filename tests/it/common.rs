@@ -213,3 +213,13 @@ impl Rng {
         (self.next() % n as u64) as usize
     }
 }
+
+/// Bytes whose data alternates with zero runs, one `cluster` each: a file
+/// of `fragments` data runs once holes are left out.
+pub fn fragmented(fragments: usize, cluster: usize) -> Vec<u8> {
+    let mut v = vec![0u8; 2 * fragments * cluster];
+    for k in 0..fragments {
+        v[2 * k * cluster..2 * k * cluster + cluster].fill((k % 251 + 1) as u8);
+    }
+    v
+}

@@ -357,10 +357,7 @@ fn ntfs_tree(root: &Path) {
         )
         .unwrap();
     }
-    let mut frag = vec![0u8; 20_000 * 512];
-    for k in 0..10_000 {
-        frag[2 * k * 512..2 * k * 512 + 512].fill((k % 251 + 1) as u8);
-    }
+    let frag = fragmented(10_000, 512);
     write_file(root, "fragmented.bin", &frag);
     // The longest name a Linux path holds (255 bytes), surrogate pairs in
     // UTF-16.

@@ -232,6 +232,23 @@ fn ntfsinfo(img: &Path) -> Option<String> {
 type Listing = BTreeMap<String, (Seen, i64, u32)>;
 
 fn fuse_walk(b: &Built) -> Option<(Listing, BTreeMap<String, u64>)> {
+    with_ntfs3g(b, |mnt| {
+        let seen = walk(mnt);
+        let inos = seen
+            .keys()
+            .map(|k| {
+                let p = mnt.join(k.trim_start_matches('/'));
+                (k.clone(), std::fs::symlink_metadata(p).unwrap().ino())
+            })
+            .collect();
+        (seen, inos)
+    })
+}
+
+/// Runs `f` on a read-only ntfs-3g FUSE mount of the image, unmounting
+/// afterwards even when `f` panics (the panic then goes on). `None` after
+/// a skip notice when ntfs-3g or FUSE is unavailable.
+fn with_ntfs3g<T>(b: &Built, f: impl FnOnce(&Path) -> T + std::panic::UnwindSafe) -> Option<T> {
     let ntfs3g = tool("ntfs-3g")?;
     if !Path::new("/dev/fuse").exists() {
         eprintln!("SKIPPED: /dev/fuse is missing; the ntfs-3g readback did not run");
@@ -246,19 +263,12 @@ fn fuse_walk(b: &Built) -> Option<(Listing, BTreeMap<String, u64>)> {
             .arg(&b.img)
             .arg(&mnt),
     );
-    let result = std::panic::catch_unwind(|| {
-        let seen = walk(&mnt);
-        let inos = seen
-            .keys()
-            .map(|k| {
-                let p = mnt.join(k.trim_start_matches('/'));
-                (k.clone(), std::fs::symlink_metadata(p).unwrap().ino())
-            })
-            .collect();
-        (seen, inos)
-    });
+    let result = std::panic::catch_unwind(|| f(&mnt));
     run(Command::new("fusermount").arg("-u").arg(&mnt));
-    Some(result.unwrap())
+    match result {
+        Ok(v) => Some(v),
+        Err(e) => std::panic::resume_unwind(e),
+    }
 }
 
 /// What fstool's own NTFS reader sees, keyed like [`expected`]; hard links
@@ -584,19 +594,10 @@ fn a_thousand_hard_links_spill_into_extension_records() {
     check_all(&b, &tree);
 }
 
-/// A file whose data alternates with holes, one cluster each.
-fn fragmented(fragments: usize, cluster: usize) -> Vec<u8> {
-    let mut v = vec![0u8; 2 * fragments * cluster];
-    for k in 0..fragments {
-        v[2 * k * cluster..2 * k * cluster + cluster].fill((k % 251 + 1) as u8);
-    }
-    v
-}
-
 #[test]
 fn sparse_file_in_ten_thousand_fragments() {
     let mut tb = Tb::new(1_600_000_000);
-    tb.file("fragmented.bin", fragmented(10_000, 512));
+    tb.file("fragmented.bin", crate::common::fragmented(10_000, 512));
     let mut ends = vec![0u8; 3 << 20];
     ends[..5].copy_from_slice(b"start");
     let n = ends.len();
@@ -738,19 +739,7 @@ fn five_gib_file_sparse_and_dense() {
             assert_eq!(&buf[..m.len()], m, "reader at {at}");
             assert!(buf[m.len()..got].iter().all(|&x| x == 0));
         }
-        let Some(ntfs3g) = tool("ntfs-3g") else {
-            continue;
-        };
-        let mnt = b.dir.path().join("mnt");
-        std::fs::create_dir_all(&mnt).unwrap();
-        run_ok(
-            Command::new(ntfs3g)
-                .arg("-o")
-                .arg("ro")
-                .arg(&b.img)
-                .arg(&mnt),
-        );
-        let checked = std::panic::catch_unwind(|| {
+        with_ntfs3g(&b, |mnt| {
             let f = std::fs::File::open(mnt.join("five.bin")).unwrap();
             assert_eq!(f.metadata().unwrap().len(), len);
             for (at, m) in marks {
@@ -762,7 +751,5 @@ fn five_gib_file_sparse_and_dense() {
             f.read_exact_at(&mut hole, len / 4).unwrap();
             assert!(hole.iter().all(|&x| x == 0));
         });
-        run(Command::new("fusermount").arg("-u").arg(&mnt));
-        checked.unwrap();
     }
 }

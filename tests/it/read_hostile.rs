@@ -135,10 +135,7 @@ fn readers_survive_damaged_images() {
         )
         .unwrap();
     }
-    let mut frag = vec![0u8; 600 * 512];
-    for k in 0..300 {
-        frag[2 * k * 512..2 * k * 512 + 512].fill(k as u8 | 1);
-    }
+    let frag = fragmented(300, 512);
     write_file(&spill_src, "fragmented", &frag);
     let cases: &[(&str, &str, bool)] = &[
         ("ext2", "type = \"ext2\"\nblock_size = 1024", false),

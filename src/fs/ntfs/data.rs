@@ -59,20 +59,7 @@ pub fn segments(
         crate::tree::NodeKind::File {
             data: FileData::Inline(v),
             ..
-        } => {
-            let mut out: Vec<(u64, u64)> = Vec::new();
-            for (k, c) in v.chunks(cluster as usize).enumerate() {
-                if crate::io::is_zero(c) {
-                    continue;
-                }
-                let s = k as u64 * cluster;
-                match out.last_mut() {
-                    Some(last) if last.1 == s => last.1 = s + c.len() as u64,
-                    _ => out.push((s, s + c.len() as u64)),
-                }
-            }
-            out
-        }
+        } => crate::io::nonzero_segments_in(v, cluster),
         _ => return Ok(None),
     };
     let segs: Vec<(u64, u64)> = bytes
