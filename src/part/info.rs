@@ -3,6 +3,8 @@
 //! Both give the same [`PartitionTableInfo`] for the same disk, so the
 //! build report can come from the plan.
 
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use super::{gpt, mbr, types, DiskPlan, PartError, PartType};
 use crate::io::ReadAt;
 use crate::spec::model::PartitionTable;

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::io::MemDevice;
+use crate::plan::ids;
 
 const MIB: u64 = 1 << 20;
 

@@ -23,6 +23,7 @@ mod ext_sizes;
 mod fat;
 mod holes;
 mod host_bits;
+mod house_rules;
 mod ids;
 mod inspect;
 mod interrupt;

@@ -2,6 +2,8 @@
 //! Never panics on hostile bytes: every field is read with bounds checks,
 //! and the checksum is verified when the image says it has one.
 
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use super::superblock::{self, Superblock};
 use crate::io::ReadAt;
 use serde::Serialize;
@@ -64,6 +66,6 @@ pub fn probe(dev: &dyn ReadAt) -> Option<ErofsInfo> {
         feature_compat: sb.feature_compat,
         feature_incompat: sb.feature_incompat,
         checksum_ok,
-        bytes: u64::from(sb.blocks) * u64::from(block_size),
+        bytes: u64::from(sb.blocks).saturating_mul(u64::from(block_size)),
     })
 }

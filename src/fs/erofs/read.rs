@@ -7,6 +7,8 @@
 //! every length is capped by what the image can hold, nothing panics and
 //! nothing loops without bound.
 
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use super::bytes::get_u32;
 use super::dir::{self, FileType};
 use super::inode::{DataLayout, Inode, CHUNK_BLKBITS_MASK, NULL_ADDR};
@@ -19,6 +21,10 @@ use crate::io::IoError;
 const CHUNK_FORMAT_INDEXES: u32 = 0x20;
 /// Incompat features this reader understands.
 const KNOWN_INCOMPAT: u32 = superblock::INCOMPAT_CHUNKED_FILE;
+
+/// Where the superblock's `blkszbits` and `checksum` fields sit in the image.
+const BLKSZBITS_AT: u64 = superblock::OFFSET as u64 + 12;
+const CHECKSUM_AT: u64 = superblock::OFFSET as u64 + 4;
 
 /// Random access to the bytes of an image.
 pub trait Image {
@@ -117,10 +123,7 @@ impl<I: Image + ?Sized> Reader<I> {
         let sb =
             Superblock::decode(&raw).ok_or(corrupt("no EROFS magic", superblock::OFFSET as u64))?;
         if !(9..=16).contains(&sb.blkszbits) {
-            return Err(corrupt(
-                "block size out of range",
-                superblock::OFFSET as u64 + 12,
-            ));
+            return Err(corrupt("block size out of range", BLKSZBITS_AT));
         }
         let block = 1u64 << sb.blkszbits;
         if sb.feature_incompat & !KNOWN_INCOMPAT != 0 {
@@ -137,10 +140,7 @@ impl<I: Image + ?Sized> Reader<I> {
             superblock::seal(&mut b0);
             let found = get_u32(&b0, superblock::OFFSET + 4).unwrap_or(0);
             if found != sb.checksum {
-                return Err(corrupt(
-                    "superblock checksum mismatch",
-                    superblock::OFFSET as u64 + 4,
-                ));
+                return Err(corrupt("superblock checksum mismatch", CHECKSUM_AT));
             }
         }
         Ok(Reader { img, sb, block })
@@ -184,8 +184,13 @@ impl<I: Image + ?Sized> Reader<I> {
                 _ => corrupt("bad inode", at),
             },
         )?;
-        let xattr_at = at + inode.size_on_disk() as u64;
-        let after_xattrs = xattr_at + inode.xattr_size() as u64;
+        let bad = || corrupt("inode past the end", at);
+        let xattr_at = at
+            .checked_add(inode.size_on_disk() as u64)
+            .ok_or_else(bad)?;
+        let after_xattrs = xattr_at
+            .checked_add(inode.xattr_size() as u64)
+            .ok_or_else(bad)?;
         Ok(Node {
             nid,
             inode,
@@ -207,25 +212,34 @@ impl<I: Image + ?Sized> Reader<I> {
             .checked_mul(self.block)
             .ok_or(corrupt("xattr_blkaddr overflows", 0))?;
         for i in 0..shared {
-            let id = get_u32(&body, xattr::HEADER_SIZE + 4 * i)
-                .ok_or(corrupt("shared xattr ids", n.xattr_at))?;
+            // `shared` is one byte, so these offsets are small.
+            let id = get_u32(
+                &body,
+                xattr::HEADER_SIZE.saturating_add(i.saturating_mul(4)),
+            )
+            .ok_or(corrupt("shared xattr ids", n.xattr_at))?;
             let at = table
-                .checked_add(u64::from(id) * 4)
+                .checked_add(u64::from(id).saturating_mul(4))
                 .ok_or(corrupt("shared xattr id", n.xattr_at))?;
             let head = self.read(at, 4)?;
-            let len = 4 + u64::from(head[0]) + u64::from(u16::from_le_bytes([head[2], head[3]]));
+            // e_name_len at 0, e_value_size at 2: a 4-byte header, then both.
+            let name_len = u64::from(head.first().copied().unwrap_or(0));
+            let value_len = u64::from(super::bytes::get_u16(&head, 2).unwrap_or(0));
+            let len = name_len.saturating_add(value_len).saturating_add(4);
             let e = self.read(at, len)?;
             let entry = xattr::decode_entry(&e).ok_or(corrupt("shared xattr entry", at))?;
             out.push(named(&entry, at)?);
         }
-        let mut pos = xattr::HEADER_SIZE + 4 * shared;
+        let mut pos = xattr::HEADER_SIZE.saturating_add(shared.saturating_mul(4));
         while pos < body.len() {
+            let at = n.xattr_at.saturating_add(pos as u64);
             let entry = body
                 .get(pos..)
                 .and_then(xattr::decode_entry)
-                .ok_or(corrupt("inline xattr entry", n.xattr_at + pos as u64))?;
-            out.push(named(&entry, n.xattr_at + pos as u64)?);
-            pos += entry.size;
+                .filter(|e| e.size > 0)
+                .ok_or(corrupt("inline xattr entry", at))?;
+            out.push(named(&entry, at)?);
+            pos = pos.saturating_add(entry.size);
         }
         out.sort();
         Ok(out)
@@ -238,13 +252,19 @@ impl<I: Image + ?Sized> Reader<I> {
         if offset >= size || buf.is_empty() {
             return Ok(0);
         }
-        let want = (buf.len() as u64).min(size - offset);
+        // `offset < size`, and `done + k <= want <= buf.len()` all through.
+        let want = (buf.len() as u64).min(size.saturating_sub(offset));
         let mut done = 0u64;
         while done < want {
-            let pos = offset + done;
+            let pos = offset.saturating_add(done);
             let (phys, run) = self.map(n, pos)?;
-            let k = run.min(want - done);
-            let dst = &mut buf[done as usize..(done + k) as usize];
+            if run == 0 {
+                return Err(corrupt("empty extent", pos));
+            }
+            let k = run.min(want.saturating_sub(done));
+            let dst = buf
+                .get_mut(done as usize..done.saturating_add(k) as usize)
+                .ok_or(corrupt("extent", pos))?;
             match phys {
                 Some(p) => {
                     let v = self.read(p, k)?;
@@ -252,7 +272,7 @@ impl<I: Image + ?Sized> Reader<I> {
                 }
                 None => dst.fill(0),
             }
-            done += k;
+            done = done.saturating_add(k);
         }
         Ok(want as usize)
     }
@@ -266,25 +286,28 @@ impl<I: Image + ?Sized> Reader<I> {
             DataLayout::FlatPlain | DataLayout::FlatInline => {
                 let inline = n.inode.layout == DataLayout::FlatInline;
                 let bad = || corrupt("file size out of range", n.xattr_at);
+                // `bs` is a power of two from 512 to 64 KiB (checked at open).
                 let tail_start = if inline {
-                    size / bs * bs
+                    size & !(bs.saturating_sub(1))
                 } else {
                     size.div_ceil(bs).checked_mul(bs).ok_or_else(bad)?
                 };
                 if pos >= tail_start {
-                    if inline && (n.after_xattrs % bs) + (size - tail_start) > bs {
+                    let tail = size.saturating_sub(tail_start);
+                    let in_block = n.after_xattrs.checked_rem(bs).unwrap_or(0);
+                    if inline && in_block.saturating_add(tail) > bs {
                         return Err(corrupt("inline data crosses a block", n.after_xattrs));
                     }
                     let p = n
                         .after_xattrs
-                        .checked_add(pos - tail_start)
+                        .checked_add(pos.saturating_sub(tail_start))
                         .ok_or_else(bad)?;
-                    return Ok((Some(p), size - pos));
+                    return Ok((Some(p), size.saturating_sub(pos)));
                 }
-                let base = u64::from(n.inode.i_u) * bs;
+                let base = u64::from(n.inode.i_u).checked_mul(bs).ok_or_else(bad)?;
                 Ok((
                     Some(base.checked_add(pos).ok_or_else(bad)?),
-                    tail_start - pos,
+                    tail_start.saturating_sub(pos),
                 ))
             }
             DataLayout::ChunkBased => {
@@ -294,24 +317,33 @@ impl<I: Image + ?Sized> Reader<I> {
                     .checked_shl(bits as u32)
                     .filter(|c| *c > 0 && bits < 32)
                     .ok_or(corrupt("chunk size", n.after_xattrs))?;
-                let idx = pos / chunk;
+                let idx = pos.checked_div(chunk).unwrap_or(0);
+                let within = pos.checked_rem(chunk).unwrap_or(0);
                 let (unit, at) = if fmt & CHUNK_FORMAT_INDEXES != 0 {
                     (8u64, n.after_xattrs.next_multiple_of(8))
                 } else {
                     (4u64, n.after_xattrs)
                 };
-                let entry = self.read(at + idx * unit, unit)?;
+                let entry_at = idx
+                    .checked_mul(unit)
+                    .and_then(|o| at.checked_add(o))
+                    .ok_or(corrupt("chunk map", at))?;
+                let entry = self.read(entry_at, unit)?;
                 let addr = if unit == 8 {
                     get_u32(&entry, 4)
                 } else {
                     get_u32(&entry, 0)
                 }
                 .ok_or(corrupt("chunk map", at))?;
-                let run = chunk - pos % chunk;
+                let run = chunk.saturating_sub(within);
                 if addr == NULL_ADDR {
                     return Ok((None, run));
                 }
-                Ok((Some(u64::from(addr) * bs + pos % chunk), run))
+                let p = u64::from(addr)
+                    .checked_mul(bs)
+                    .and_then(|b| b.checked_add(within))
+                    .ok_or(corrupt("chunk address", entry_at))?;
+                Ok((Some(p), run))
             }
         }
     }

@@ -2,6 +2,8 @@
 //! `extract`, `diff` and `verify` read EROFS images through this adapter
 //! over the bounds-checked [`Reader`]. Node ids are EROFS nids.
 
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use super::dir::FileType;
 use super::inode::decode_rdev;
 use super::read::{self, Image, Reader};

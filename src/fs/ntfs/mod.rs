@@ -25,6 +25,7 @@ pub mod attr_list;
 pub mod attrdef;
 pub mod boot;
 pub mod data;
+mod dir_plan;
 pub mod file_name;
 pub mod fixup;
 pub mod format;

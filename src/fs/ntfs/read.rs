@@ -13,6 +13,8 @@
 //! Built for hostile input: every offset is checked, every allocation
 //! capped by the volume's size, every loop bounded.
 
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use super::attr::kind;
 use super::{fixup, reparse, runlist};
 use crate::io::ReadAt;
@@ -29,6 +31,13 @@ const MAX_ATTRS: usize = 512;
 
 fn bad(what: &'static str, at: u64) -> ReadError {
     CorruptKind::Entry { what, at }.into()
+}
+
+/// UTF-16LE code units of `b` (an odd last byte is dropped).
+fn utf16(b: &[u8]) -> Vec<u16> {
+    b.chunks_exact(2)
+        .filter_map(|c| crate::bytes::le_u16(c, 0))
+        .collect()
 }
 
 fn le(b: &[u8], at: usize, n: usize) -> Option<u64> {
@@ -106,7 +115,7 @@ impl<D: ReadAt> NtfsVolume<D> {
             record,
             mft: vec![runlist::Run {
                 lcn: Some(mft_lcn),
-                len: 1 + record / cluster,
+                len: record.checked_div(cluster).unwrap_or(0).saturating_add(1),
             }],
         };
         // Record 0 ($MFT) says where all records are.
@@ -129,14 +138,14 @@ impl<D: ReadAt> NtfsVolume<D> {
             let start = vcn.checked_mul(self.cluster)?;
             let end = vcn.checked_add(r.len)?.checked_mul(self.cluster)?;
             if pos < end {
-                let within = pos - start;
+                let within = pos.checked_sub(start)?;
                 let at = r
                     .lcn
                     .map(|l| l.checked_mul(self.cluster)?.checked_add(within));
                 return match at {
                     Some(None) => None,
-                    Some(Some(a)) => Some((Some(a), end - pos)),
-                    None => Some((None, end - pos)),
+                    Some(Some(a)) => Some((Some(a), end.checked_sub(pos)?)),
+                    None => Some((None, end.checked_sub(pos)?)),
                 };
             }
             vcn = vcn.checked_add(r.len)?;
@@ -152,7 +161,8 @@ impl<D: ReadAt> NtfsVolume<D> {
             let (at, run) = self
                 .map(runs, p)
                 .ok_or_else(|| bad("run list too short", p))?;
-            let n = usize::try_from(run.min((buf.len() - done) as u64)).unwrap_or(usize::MAX);
+            let left = buf.len().saturating_sub(done);
+            let n = usize::try_from(run.min(left as u64)).unwrap_or(left);
             let chunk = buf
                 .get_mut(done..done.saturating_add(n))
                 .ok_or_else(|| bad("run", p))?;
@@ -231,25 +241,25 @@ impl<D: ReadAt> NtfsVolume<D> {
             if typ == kind::END {
                 return Ok(out);
             }
-            let len = le(rec, at + 4, 4).unwrap_or(0) as usize;
+            let len = le(rec, at.saturating_add(4), 4).unwrap_or(0) as usize;
             let a = rec
                 .get(at..at.saturating_add(len))
                 .filter(|_| len >= 0x18)
                 .ok_or_else(|| bad("attribute length", n))?;
-            let nlen = usize::from(a[9]);
+            // Both bytes exist: `a` is at least 0x18 long.
+            let nlen = usize::from(a.get(9).copied().unwrap_or(0));
+            let resident = a.get(8).copied().unwrap_or(0) == 0;
             let noff = le(a, 0x0a, 2).unwrap_or(0) as usize;
-            let name: Vec<u16> = a
-                .get(noff..noff.saturating_add(2 * nlen))
-                .ok_or_else(|| bad("attribute name", n))?
-                .chunks_exact(2)
-                .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                .collect();
-            let vcn = if a[8] == 0 {
+            let name = utf16(
+                a.get(noff..noff.saturating_add(nlen.saturating_mul(2)))
+                    .ok_or_else(|| bad("attribute name", n))?,
+            );
+            let vcn = if resident {
                 0
             } else {
                 le(a, 0x10, 8).unwrap_or(u64::MAX)
             };
-            let body = if a[8] == 0 {
+            let body = if resident {
                 let vlen = le(a, 0x10, 4).unwrap_or(0) as usize;
                 let voff = le(a, 0x14, 2).unwrap_or(0) as usize;
                 let v = a
@@ -301,29 +311,31 @@ impl<D: ReadAt> NtfsVolume<D> {
     /// header says where its entries are).
     fn node_entries(b: &[u8], header: usize, out: &mut Vec<(Vec<u16>, u64, u8)>) {
         let first = le(b, header, 4).unwrap_or(0) as usize;
-        let end = (le(b, header + 4, 4).unwrap_or(0) as usize).min(b.len().saturating_sub(header));
+        let end = (le(b, header.saturating_add(4), 4).unwrap_or(0) as usize)
+            .min(b.len().saturating_sub(header));
         let mut at = header.saturating_add(first);
         let stop = header.saturating_add(end);
         while at.saturating_add(0x10) <= stop {
-            let elen = le(b, at + 8, 2).unwrap_or(0) as usize;
-            let klen = le(b, at + 10, 2).unwrap_or(0) as usize;
-            let flags = le(b, at + 12, 2).unwrap_or(0);
+            // `at + 0x10` fits: the loop condition computed it.
+            let field = |off: usize| le(b, at.saturating_add(off), 2).unwrap_or(0);
+            let elen = field(8) as usize;
+            let klen = field(10) as usize;
+            let flags = field(12);
             if flags & 2 != 0 || elen < 0x10 {
                 return;
             }
             if let Some(key) = b
-                .get(at + 0x10..at + 0x10 + klen)
+                .get(at.saturating_add(0x10)..at.saturating_add(0x10).saturating_add(klen))
                 .filter(|k| k.len() >= 0x42)
             {
                 let mref = le(b, at, 8).unwrap_or(0) & 0x0000_ffff_ffff_ffff;
-                let nlen = usize::from(key[0x40]);
-                let ns = key[0x41];
-                let name: Vec<u16> = key
-                    .get(0x42..0x42 + 2 * nlen)
-                    .unwrap_or(&[])
-                    .chunks_exact(2)
-                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                    .collect();
+                // $FILE_NAME: name length at 0x40, namespace at 0x41, name at 0x42.
+                let nlen = usize::from(key.get(0x40).copied().unwrap_or(0));
+                let ns = key.get(0x41).copied().unwrap_or(0);
+                let name = utf16(
+                    key.get(0x42..0x42usize.saturating_add(nlen.saturating_mul(2)))
+                        .unwrap_or(&[]),
+                );
                 out.push((name, mref, ns));
             }
             at = at.saturating_add(elen);
@@ -449,12 +461,16 @@ impl<D: ReadAt> crate::read::VolumeReader for NtfsVolume<D> {
         if offset >= size {
             return Ok(0);
         }
-        let n = usize::try_from((size - offset).min(buf.len() as u64)).unwrap_or(buf.len());
+        let left = size.saturating_sub(offset);
+        let n = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
         let dst = buf.get_mut(..n).unwrap_or(&mut []);
         match &data.body {
             Body::Resident(v) => {
                 let start = offset as usize;
-                dst.copy_from_slice(v.get(start..start + n).unwrap_or(&[]));
+                let src = v
+                    .get(start..start.saturating_add(n))
+                    .ok_or_else(|| bad("resident data", node.0))?;
+                dst.copy_from_slice(src);
             }
             Body::NonResident(runs, _) => self.read_runs(runs, offset, dst)?,
         }
@@ -504,18 +520,17 @@ fn symlink_target(v: &[u8]) -> Option<Vec<u8>> {
     let tag = le(v, 0, 4)? as u32;
     if tag == reparse::TAG_LX_SYMLINK {
         let len = le(v, 4, 2)? as usize;
-        return Some(v.get(12..8 + len)?.to_vec());
+        return Some(v.get(12..len.checked_add(8)?)?.to_vec());
     }
     if tag != reparse::TAG_SYMLINK {
         return None;
     }
     let off = le(v, 0x0c, 2)? as usize;
     let len = le(v, 0x0e, 2)? as usize;
-    let units: Vec<u16> = v
-        .get(0x14 + off..0x14 + off + len)?
-        .chunks_exact(2)
-        .map(|c| {
-            let u = u16::from_le_bytes([c[0], c[1]]);
+    let start = off.checked_add(0x14)?;
+    let units: Vec<u16> = utf16(v.get(start..start.checked_add(len)?)?)
+        .into_iter()
+        .map(|u| {
             if u == u16::from(b'\\') {
                 u16::from(b'/')
             } else {
