@@ -22,6 +22,10 @@
 # files 0644, or 0755 when executable); set `permissions = "source"` to
 # keep the store's modes.
 #
+# `IMAGE.tests.verify` is a check derivation (nixpkgs' passthru.tests):
+# it runs `fstool verify` on the image against the same manifest, and
+# fails, printing what differs, unless the image is what it builds.
+#
 # The builder is a POSIX shell running one fstool command, plus `mkdir`.
 # `shell` and `path` default to the host's /bin/sh and /bin:/usr/bin, which
 # needs `sandbox = false`; with nixpkgs pass
@@ -55,20 +59,38 @@ let
         spec.partitions;
     } else { });
 
+  # `fstool verify` of a built image against its own manifest; the
+  # output is verify's text. Fails the build on any difference.
+  verifyScript = ''
+    "$fstool" verify "$manifestPath" "$image/$imageName" >"$out" 2>&1 || { cat "$out"; exit 1; }
+  '';
+
   mkImage = { name, spec, fstool, ext, sourceDateEpoch ? 315532800
             , shell ? "/bin/sh", path ? "/bin:/usr/bin" }:
-    builtins.derivation {
-      inherit name system;
-      builder = shell;
-      args = [ "-c" script ];
-      fstool = fstool;
-      manifest = builtins.toJSON ({ version = 1; } // normalise spec);
-      passAsFile = [ "manifest" ];
-      imageName = "${name}${ext}";
-      reportName = "${name}.report.json";
-      SOURCE_DATE_EPOCH = toString sourceDateEpoch;
-      PATH = path;
-    };
+    let
+      common = {
+        inherit system fstool;
+        builder = shell;
+        manifest = builtins.toJSON ({ version = 1; } // normalise spec);
+        passAsFile = [ "manifest" ];
+        imageName = "${name}${ext}";
+        SOURCE_DATE_EPOCH = toString sourceDateEpoch;
+        PATH = path;
+      };
+      image = builtins.derivation (common // {
+        inherit name;
+        args = [ "-c" script ];
+        reportName = "${name}.report.json";
+      });
+      verify = builtins.derivation (common // {
+        name = "${name}-verify";
+        args = [ "-c" verifyScript ];
+        inherit image;
+      });
+    in
+    # As nixpkgs' passthru.tests: `nix-build -A tests.verify` (or a
+    # flake's checks) rebuilds the manifest and compares.
+    image // { tests = { inherit verify; }; };
 in
 {
   # A bare filesystem: `spec.filesystem` is required. `sources` (a list of

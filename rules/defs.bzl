@@ -26,6 +26,7 @@ FsImageInfo = provider(
         "fs_type": "string: ext2/ext3/ext4/fat12/fat16/fat32/fat.",
         "filesystem": "dict: the manifest's `filesystem` object, host paths relative to the execroot (for embedding in a disk_image partition).",
         "inputs": "depset of File: the files `filesystem` names.",
+        "overlays": "list of File: the `spec_file` merged over the manifest (`--overlay`), if any.",
     },
 )
 
@@ -44,6 +45,7 @@ DiskImageInfo = provider(
         "sha256": "File: `<hex>  <basename>\\n`.",
         "report": "File: fstool's JSON report.",
         "manifest": "File: the JSON manifest.",
+        "inputs": "depset of File: every file the manifest names.",
     },
 )
 
@@ -385,6 +387,7 @@ def _fs_image_impl(ctx):
             fs_type = fs_type,
             filesystem = fs,
             inputs = inputs_set,
+            overlays = overlays,
         ),
     ]
 
@@ -498,7 +501,13 @@ def _disk_image_impl(ctx):
             report = depset([report]),
             manifest = depset([manifest]),
         ),
-        DiskImageInfo(image = image, sha256 = sha256, report = report, manifest = manifest),
+        DiskImageInfo(
+            image = image,
+            sha256 = sha256,
+            report = report,
+            manifest = manifest,
+            inputs = depset(transitive = transitive),
+        ),
     ]
 
 _disk_image = rule(
@@ -568,3 +577,72 @@ def disk_image(name, partitions, partition_table = "gpt", format = "raw", size =
         partition_srcs = srcs,
         **kwargs
     )
+
+# ---------------------------------------------------------------- fs_image_test
+
+def _fs_image_test_impl(ctx):
+    info = ctx.attr.image[FsImageInfo] if FsImageInfo in ctx.attr.image else ctx.attr.image[DiskImageInfo]
+    if ctx.file.spec:
+        spec = ctx.file.spec
+        overlays = []
+        inputs = depset(ctx.files.data)
+    else:
+        spec = info.manifest
+        overlays = getattr(info, "overlays", [])
+        inputs = info.inputs
+    log = ctx.actions.declare_file(ctx.label.name + ".verify.log")
+    status = ctx.actions.declare_file(ctx.label.name + ".verify.status")
+    args = ctx.actions.args()
+    args.add(ctx.executable._fstool)
+    args.add(log)
+    args.add(status)
+    args.add("verify")
+    args.add(spec)
+    for o in overlays:
+        args.add("--overlay", o)
+    args.add(info.image)
+
+    # The spec's host paths are relative to the execroot, which only an
+    # action sees (a test runs in its runfiles tree): the verification
+    # runs here, and records its exit status instead of failing the build,
+    # so that the test reports it.
+    ctx.actions.run_shell(
+        command = 'f=$1 log=$2 st=$3; shift 3; "$f" "$@" >"$log" 2>&1 && echo 0 >"$st" || echo $? >"$st"',
+        arguments = [args],
+        inputs = depset([spec, info.image] + overlays, transitive = [inputs]),
+        tools = [ctx.executable._fstool],
+        outputs = [log, status],
+        mnemonic = "FsImageVerify",
+        progress_message = "fstool: verifying %s" % info.image.short_path,
+        env = {},
+    )
+    script = ctx.actions.declare_file(ctx.label.name + ".sh")
+    ctx.actions.write(
+        script,
+        "#!/bin/sh\ncat '%s'\nread -r status < '%s'\nexit \"$status\"\n" % (log.short_path, status.short_path),
+        is_executable = True,
+    )
+    return [DefaultInfo(executable = script, runfiles = ctx.runfiles(files = [log, status]))]
+
+fs_image_test = rule(
+    implementation = _fs_image_test_impl,
+    test = True,
+    doc = """Runs `fstool verify` on an fs_image or disk_image: passes when the image is
+exactly what its spec builds (by default the manifest the image was built from,
+with its overlays; or `spec` with its `data`), and otherwise prints the
+difference by field and path (`fstool verify`'s text). Catches an image that a
+cache or a remote executor handed back differently from what its inputs build.""",
+    attrs = {
+        "image": attr.label(
+            mandatory = True,
+            providers = [[FsImageInfo], [DiskImageInfo]],
+            doc = "An fs_image or disk_image target.",
+        ),
+        "spec": attr.label(
+            allow_single_file = [".toml", ".json"],
+            doc = "A spec to verify against instead of the image's own manifest; its relative paths resolve against its directory.",
+        ),
+        "data": attr.label_list(allow_files = True, doc = "The files `spec` names."),
+        "_fstool": _COMMON_ATTRS["_fstool"],
+    },
+)

@@ -116,6 +116,16 @@ pub fn put_be_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_be_bytes());
 }
 
+/// Lowercase hex of `b`, as `sha256sum` prints a digest.
+pub fn hex(b: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(b.len().saturating_mul(2));
+    for x in b {
+        let _ = write!(s, "{x:02x}");
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,6 +68,18 @@ pub(crate) struct Common {
     /// the build). The report's "sha256" is then null.
     #[arg(long)]
     pub(crate) no_hash: bool,
+    /// Put the input digest in the report: SHA-256 over the spec (host
+    /// paths replaced by their contents' hashes), the plan, every file's
+    /// metadata and content, and the fstool version. Reads every input once
+    /// more. `fstool digest SPEC` prints it without building.
+    #[arg(long)]
+    pub(crate) input_digest: bool,
+    /// Keep images in DIR by input digest, and copy the image from there
+    /// (a reflink where the filesystem has one) when the inputs match a
+    /// build kept before, instead of writing it. The report says
+    /// "cache": "hit" or "stored". DIR is created if absent.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) cache: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -111,6 +123,21 @@ pub(crate) enum Cmd {
         #[command(flatten)]
         args: SpecArgs,
         /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the input digest of a spec without building: the cache key of
+    /// `build --cache` and the report's "input_digest" (SHA-256 over the
+    /// spec, the plan, every file's metadata and content, and the fstool
+    /// version; see docs/ARCHITECTURE.md).
+    Digest {
+        #[command(flatten)]
+        args: SpecArgs,
+        /// The output name the build will be given: a `.qcow2` name picks
+        /// the container, which the digest covers.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Print JSON ({"input_digest": ...}) instead of the bare hex.
         #[arg(long)]
         json: bool,
     },

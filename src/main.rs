@@ -165,6 +165,22 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Cmd::Digest { args, output, json } => {
+            let (spec, base_dir) = args.load()?;
+            let opts = fstool::PlanOptions {
+                base_dir: base_dir.clone(),
+                output,
+                env_source_date_epoch: env_source_date_epoch(),
+                phase: Default::default(),
+            };
+            let planned = fstool::plan(&spec, &opts)?;
+            let d = fstool::build::digest::input_digest(&spec, &base_dir, &planned)?;
+            let text = match json {
+                true => serde_json::to_string_pretty(&serde_json::json!({ "input_digest": d }))?,
+                false => d,
+            };
+            emit(format!("{text}\n").as_bytes())
+        }
         Cmd::Ls {
             image,
             path,
@@ -440,6 +456,8 @@ fn finish(spec: &Spec, base_dir: PathBuf, c: &Common, spec_path: Option<&Path>) 
         hash: !c.no_hash,
         env_source_date_epoch: env_source_date_epoch(),
         timing: timing_requested(),
+        input_digest: c.input_digest,
+        cache: c.cache.clone(),
     };
     let report: Report = build(spec, &opts).map_err(|e| at_spec_line(e, spec_path))?;
     // Warnings go to stderr even with --quiet: they say the image may not

@@ -2,6 +2,8 @@
 //! ID decided; see [`crate::plan::image`]) → output opened → tables and
 //! volumes written → hash → report (the plan plus the writers' counts).
 
+mod cache;
+pub mod digest;
 mod output;
 mod report;
 
@@ -39,6 +41,11 @@ pub enum BuildError {
     Container(#[from] crate::container::qcow2::ContainerError),
     #[error(transparent)]
     Io(#[from] IoError),
+    #[error(transparent)]
+    Digest(#[from] digest::DigestError),
+    /// The `--cache` directory cannot be used.
+    #[error("cache {dir}: {message}")]
+    Cache { dir: PathBuf, message: String },
 }
 
 pub(crate) fn invalid(key: impl ToString, message: impl Into<String>) -> BuildError {
@@ -65,6 +72,12 @@ pub struct BuildOptions {
     pub env_source_date_epoch: Option<std::ffi::OsString>,
     /// Phase timings on stderr (benchmarks; never part of the output).
     pub timing: bool,
+    /// Put the input digest ([`digest`]) into the report.
+    pub input_digest: bool,
+    /// Reuse an image built before from the same inputs, kept in this
+    /// directory by input digest, and keep this one there (implies
+    /// `input_digest`).
+    pub cache: Option<PathBuf>,
 }
 
 impl BuildOptions {
@@ -97,6 +110,18 @@ pub fn build_with(
     let mut planned = image::plan_with(spec, &plan_opts, formats)?;
     timing.mark("resolve+plan");
     planned.qcow2.check()?;
+    let digest = match opts.input_digest || opts.cache.is_some() {
+        true => Some(digest::input_digest(spec, &opts.base_dir, &planned)?),
+        false => None,
+    };
+    timing.mark("input digest");
+    if let (Some(dir), Some(d)) = (&opts.cache, &digest) {
+        if let Some(report) = cache::reuse(dir, d, &planned, &opts.output, opts.hash)? {
+            bar.finish();
+            timing.mark("copy from cache");
+            return Ok(report);
+        }
+    }
     let size = planned.size();
     let out = AtomicOutput::create(&opts.output)?;
     let mut dev = output::open(&out, size, planned.container, &planned.qcow2)?;
@@ -140,22 +165,30 @@ pub fn build_with(
         timing.mark("write+hash");
         dev.finish()?;
         drop(dev);
-        out.commit()?;
         (stats, Some(sha256))
     } else {
         let stats =
             planned.write_to(dev.as_mut(), &mut |t| bar.update(t.data_done, t.data_total))?;
         timing.mark("write");
-        (stats, output::finish(dev, out, opts.hash, &mut bar)?)
+        (stats, output::finish(dev, &out, opts.hash, &mut bar)?)
     };
     bar.finish();
-    timing.mark("finish");
-    Ok(Report::new(
+    let mut report = Report::new(
         opts.output.display().to_string(),
         sha256,
         planned.image,
         stats,
-    ))
+    );
+    report.input_digest = digest;
+    // Kept before the output is renamed into place: a cache that cannot
+    // take the image fails the build with nothing left behind.
+    if let (Some(dir), Some(d)) = (&opts.cache, &report.input_digest) {
+        cache::keep(dir, d, out.path(), &report)?;
+        report.cache = Some(cache::Outcome::Stored);
+    }
+    out.commit()?;
+    timing.mark("finish");
+    Ok(report)
 }
 
 /// A written tree's root hash, and the (data, hash) partition indices of
@@ -241,7 +274,7 @@ impl Planned {
             let (Some(desc), Some((root, pair))) = (v.verity.as_mut(), r) else {
                 continue;
             };
-            desc.roothash = Some(crate::verity::hex(root));
+            desc.roothash = Some(crate::bytes::hex(root));
             if let (Some((i, j)), Some(d)) = (pair, self.disk.as_mut()) {
                 let half = |h: &[u8]| uuid::Uuid::from_slice(h).unwrap_or_default();
                 d.set_partition_uuid(*i, half(&root[..16]));

@@ -50,7 +50,7 @@ pub(super) fn open(
 /// on `bar`), and renames it into place.
 pub(super) fn finish(
     mut dev: Box<dyn BlockDevice>,
-    out: AtomicOutput,
+    out: &AtomicOutput,
     hash: bool,
     bar: &mut crate::progress::Bar,
 ) -> Result<Option<String>, IoError> {
@@ -73,7 +73,6 @@ pub(super) fn finish(
     } else {
         None
     };
-    out.commit()?;
     Ok(sha256)
 }
 

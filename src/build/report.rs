@@ -21,6 +21,14 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partition_table: Option<serde_json::Value>,
     pub filesystems: Vec<FsReport>,
+    /// SHA-256 over every input of the build (see [`super::digest`]), when
+    /// asked for (`--input-digest`, `--cache`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_digest: Option<String>,
+    /// What `--cache` did: `hit` (the image was copied from the cache) or
+    /// `stored` (built, and kept there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<super::cache::Outcome>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -100,6 +108,8 @@ impl Report {
             format: plan.format,
             partition_table: plan.partition_table,
             filesystems,
+            input_digest: None,
+            cache: None,
         }
     }
 
@@ -123,8 +133,12 @@ impl Report {
                 )
             })
             .collect();
+        let cached = match self.cache {
+            Some(super::cache::Outcome::Hit) => " (copied from the cache)",
+            _ => "",
+        };
         format!(
-            "{}: {}, {}",
+            "{}: {}, {}{cached}",
             self.output,
             size::human(self.size),
             fs.join("; ")

@@ -185,7 +185,8 @@ pub struct VolumeDescription {
 }
 
 /// What a writer counted.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct VolumeStats {
     pub files: u64,
     pub directories: u64,

@@ -11,6 +11,7 @@
 //!    changed (content with the first differing offset, mode, owner,
 //!    times, xattrs, link target, device numbers, link count).
 
+use crate::bytes::hex;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -241,10 +242,6 @@ fn tables(x: &PartitionTableInfo, y: &PartitionTableInfo, out: &mut Vec<Finding>
 
 fn tname(t: &PartitionTableInfo) -> String {
     format!("{:?}", t.table).to_lowercase()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Layers 3 and 4 for one volume.

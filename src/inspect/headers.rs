@@ -89,7 +89,7 @@ fn verity_fields(v: &verity_sb::Superblock) -> Vec<(&'static str, String)> {
         ("data_block_size", v.data_block_size.to_string()),
         ("hash_block_size", v.hash_block_size.to_string()),
         ("data_blocks", v.data_blocks.to_string()),
-        ("salt", crate::verity::hex(&v.salt)),
+        ("salt", crate::bytes::hex(&v.salt)),
     ]
 }
 

@@ -131,7 +131,7 @@ fn probe_verity(dev: &dyn ReadAt) -> Option<Value> {
         "data_blocks": sb.data_blocks,
         "data_block_size": sb.data_block_size,
         "hash_block_size": sb.hash_block_size,
-        "salt": crate::verity::hex(&sb.salt),
+        "salt": crate::bytes::hex(&sb.salt),
         "bytes": dev.size(),
     }))
 }

@@ -81,6 +81,8 @@ pub fn verify(
             hash: true,
             env_source_date_epoch: opts.env_source_date_epoch.clone(),
             timing: false,
+            input_digest: false,
+            cache: None,
         },
     )?;
     let d = diff::diff(image, &rebuilt)?;

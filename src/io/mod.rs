@@ -6,8 +6,10 @@
 //! The qcow2 container lives in `container::qcow2`.
 
 pub mod cleanup;
+mod copy;
+pub use copy::copy_image;
 mod sys;
-pub use sys::{is_root, lstat_at, mknod, next_data, readable_at, Stat};
+pub use sys::{clone_file, is_root, lstat_at, mknod, next_data, next_hole, readable_at, Stat};
 mod zeros;
 pub use zeros::{
     copy_by_chunks, is_zero, nonzero_segments, nonzero_segments_in, write_nonzero, HOLE_BLOCK,

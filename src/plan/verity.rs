@@ -232,7 +232,7 @@ impl Target {
             hash_offset: (self.layout == Layout::Appended)
                 .then(|| self.hash_offset - self.data_offset),
             hash_partition,
-            salt: verity::hex(&self.plan.opts.salt),
+            salt: crate::bytes::hex(&self.plan.opts.salt),
             uuid: uuid::Uuid::from_bytes(self.plan.opts.uuid).to_string(),
             roothash: None,
         }

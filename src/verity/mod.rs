@@ -253,11 +253,6 @@ pub fn build(plan: &VerityPlan, read: ReadData) -> Result<Built, VerityError> {
     Ok(Built { area, root_hash })
 }
 
-/// Lower-case hex of a root hash.
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

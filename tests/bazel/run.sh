@@ -64,7 +64,7 @@ bz() { local ob=$1; shift; bazel --output_base="$ob" "$@" --disk_cache="$tmp/cac
 # Which image kinds does this fstool build? Probe with the equivalent
 # manifests (FAT and disks land on main separately).
 images=(rootfs_ext4 layered_ext4 pkg_ext4)
-tests=(//:rootfs_ext4_test //:layered_ext4_test //:pkg_ext4_test)
+tests=(//:rootfs_ext4_test //:layered_ext4_test //:pkg_ext4_test //:rootfs_ext4_verify //:layered_ext4_verify)
 probe() {
     (cd "$tmp" && mkdir -p probe/equiv && cp -r "$ws/data" probe/ && cp "$ws/equiv/$1.json" probe/equiv/ &&
         mkdir -p probe/data/gen && printf 'generated a\n' >probe/data/gen/a.txt && printf 'generated b\n' >probe/data/gen/b.txt &&
@@ -75,7 +75,7 @@ if probe esp_fat32; then
     tests+=(//:esp_fat32_test)
     if probe disk_gpt; then
         images+=(disk_gpt)
-        tests+=(//:disk_gpt_test)
+        tests+=(//:disk_gpt_test //:disk_gpt_verify)
     else
         echo "NOTICE: SKIPPED disk_gpt: this fstool rejects the disk manifest: $(tail -1 "$tmp/probe-disk_gpt.log")"
     fi
@@ -113,6 +113,15 @@ bin1=$(bazel --output_base="$ob1" info bazel-bin 2>/dev/null)
 "$FSTOOL_BIN" extract "$bin1/layered_ext4.img" "$tmp/layered"
 [ "$("$tmp/layered/opt/app/server")" = "port = 8080" ] || fail "the binary in layered_ext4 does not find its runfiles"
 echo "   layered_ext4: /opt/app/server runs from the image's tree and finds its runfiles"
+
+# fs_image_test against a spec the image is not: the test fails and its log
+# says what differs.
+if bazel --output_base="$ob1" test //:rootfs_ext4_wrong_spec_verify --disk_cache="$tmp/cache" >"$tmp/wrong.out" 2>&1; then
+    fail "fs_image_test passed on an image that is not its spec"
+fi
+wrong_log=$(bazel --output_base="$ob1" info bazel-testlogs 2>/dev/null)/rootfs_ext4_wrong_spec_verify/test.log
+grep -q "NOT verified" "$wrong_log" || { cat "$wrong_log"; fail "fs_image_test's log does not explain the difference"; }
+echo "   fs_image_test: images verified against their manifests; a wrong spec fails with: $(grep -A1 "NOT verified" "$wrong_log" | tail -1)"
 
 echo "== 2. same targets, output base 2"
 t=$SECONDS

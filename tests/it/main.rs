@@ -8,6 +8,7 @@
 
 mod acl;
 mod bad_input;
+mod cache;
 mod cli;
 mod cli_read;
 mod common;

@@ -354,6 +354,8 @@ fn a_format_plugs_in_through_the_trait_alone() {
         hash: true,
         env_source_date_epoch: None,
         timing: false,
+        input_digest: false,
+        cache: None,
     };
     let report = fstool::build_with(&spec, &opts, &formats).unwrap();
     assert_eq!(report.filesystems[0].fs_type, "dummy");

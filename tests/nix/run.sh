@@ -6,6 +6,7 @@
 #   - `fstool build` on the same manifest (the derivation's own) with the
 #     same SOURCE_DATE_EPOCH gives the same bytes;
 #   - e2fsck passes and debugfs reads back the entries;
+#   - the image's tests.verify check derivation runs `fstool verify`;
 #   - tests/nix/disk.nix (mkDiskImage, GPT in qcow2) the same way, checked
 #     with qemu-img check and sgdisk -v (skipped with a notice when the
 #     binary says disks are not supported).
@@ -51,6 +52,12 @@ img=$out/nix-ext4.img
 [ -f "$img" ] && [ -f "$img.sha256" ] && [ -f "$out/nix-ext4.report.json" ] || fail "output incomplete"
 got=$(sha256sum "$img" | cut -d' ' -f1)
 [ "$(cat "$img.sha256")" = "$got  nix-ext4.img" ] || fail ".sha256 says $(cat "$img.sha256"), image is $got"
+
+# The check derivation (passthru.tests style) verifies the image against
+# its manifest.
+v=$(nix-build "$here/default.nix" --arg fstool "$bin" -A tests.verify --no-out-link)
+grep -q "^verified: " "$v" || { cat "$v"; fail "tests.verify did not verify the image"; }
+echo "ok: tests.verify: $(cat "$v")"
 
 # The same manifest through the CLI.
 nix eval --raw -f "$here/default.nix" --arg fstool "$bin" manifest >"$tmp/manifest.json"

@@ -62,8 +62,8 @@ fn content_hash(data: &FileData, path: &dyn Fn() -> String) -> Result<[u8; 32], 
                 if want != &got {
                     return Err(ErofsError::Sha256Mismatch {
                         path: format!("{} (from {})", path(), host.display()),
-                        expected: super::write::hex(want),
-                        found: super::write::hex(&got),
+                        expected: crate::bytes::hex(want),
+                        found: crate::bytes::hex(&got),
                     });
                 }
             }

@@ -7,6 +7,7 @@ use super::dir;
 use super::layout::{dir_entries, file_type, Data, ErofsPlan, InodePlan};
 use super::superblock;
 use super::ErofsError;
+use crate::bytes::hex;
 use crate::io::{host_err, BlockDevice, IoError};
 use crate::progress::Tick;
 use crate::tree::{FileData, NodeId, NodeKind, Tree};
@@ -27,10 +28,6 @@ pub struct ErofsReport {
     pub other: u64,
     pub hard_links: u64,
     pub data_bytes: u64,
-}
-
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Writes the planned image of `tree` onto `dev` (which must read as

@@ -2,6 +2,7 @@
 //! starts zeroed, so zero runs are never written; the MFT is assembled and
 //! written in 1 MiB batches, file data streams from its source.
 
+use crate::bytes::hex;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
@@ -16,10 +17,6 @@ use super::{attrdef, node, record, secure, system, upcase};
 use super::{NtfsError, NtfsReport};
 use crate::io::{host_err, write_nonzero, BlockDevice, IoError, CHUNK};
 use crate::tree::{FileData, NodeKind, Tree};
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 /// Reads a host file whole (resident data: under a record in size).
 fn read_small(path: &Path, len: u64, sha256: Option<&[u8; 32]>) -> Result<Vec<u8>, NtfsError> {

@@ -2,9 +2,9 @@
 //! directory.
 
 use super::{
-    components, hex, set_meta, Builder, Explicit, FileData, Kind, Meta, Origin, ResolveCtx,
-    TreeError,
+    components, set_meta, Builder, Explicit, FileData, Kind, Meta, Origin, ResolveCtx, TreeError,
 };
+use crate::bytes::hex;
 use crate::spec::{EntrySpec, EntryType, FsSpec};
 use crate::tree::host;
 use sha2::Digest as _;

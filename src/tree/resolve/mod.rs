@@ -394,10 +394,6 @@ fn set_meta(
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// The layers of a filesystem: `source` at `/`, or `sources` in order.
 fn layers(fs: &FsSpec) -> Result<Vec<(String, PathBuf, bool)>, TreeError> {
     match (&fs.source, fs.sources.is_empty()) {

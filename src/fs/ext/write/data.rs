@@ -1,5 +1,6 @@
 //! Streaming file data into its runs, checking length and SHA-256.
 
+use crate::bytes::hex;
 use crate::fs::ext::layout::Run;
 use crate::fs::ext::ExtError;
 use crate::io::{host_err, BlockDevice, IoError, CHUNK};
@@ -75,10 +76,6 @@ pub(super) fn write_file_data(
             Ok(())
         }
     }
-}
-
-pub(super) fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 pub(super) fn check_len(f: &File, path: &Path, expected: u64) -> Result<(), ExtError> {
