@@ -95,6 +95,23 @@ for n in fstool-ext4 fstool-ext4-auto mke2fs-ext4 genext2fs tar; do
         $(($(stat -c %s "$OUT/$n.img") / 1048576)) $(($(du -k "$OUT/$n.img" | cut -f1) / 1024))
 done
 
+# Reading back: `fstool diff` of two builds of the same spec (identical
+# bytes, so every data byte is compared) against `cmp` on the same files;
+# `diff` of builds with different seeds (the structural layers run); and
+# `fstool verify` (a rebuild plus the comparison) against the build.
+"$FSTOOL" build "$OUT/ext4.json" -o "$OUT/ext4-again.img" -q
+"$FSTOOL" build "$OUT/ext4.json" -o "$OUT/ext4-seed.img" --seed other -q
+sync
+run fstool-diff "$FSTOOL" diff "$OUT/fstool-ext4.img" "$OUT/ext4-again.img"
+run cmp cmp "$OUT/fstool-ext4.img" "$OUT/ext4-again.img"
+# Exit 1 (different) is the expected outcome here.
+run fstool-diff-seeds bash -c '"$0" diff "$1" "$2" >/dev/null; [ $? -eq 1 ]' "$FSTOOL" "$OUT/fstool-ext4.img" "$OUT/ext4-seed.img"
+run fstool-verify "$FSTOOL" verify "$OUT/ext4.json" "$OUT/fstool-ext4.img"
+echo "fstool diff / cmp (identical $SIZE images): $(ratio "${T[fstool-diff]}" "${T[cmp]}")x the time of cmp"
+echo "fstool diff, seeds differ:                  ${T[fstool-diff-seeds]} s"
+echo "fstool verify / build:                      $(ratio "${T[fstool-verify]}" "${T[fstool-ext4]}")x the build's time"
+rm -f "$OUT/ext4-again.img" "$OUT/ext4-seed.img"
+
 if [ "${FAT:-0}" = 1 ]; then
     cat > "$OUT/fat.json" <<JSON
 {"version": 1, "filesystem": {"type": "fat32", "source": "$TREE", "size": "$SIZE", "unsupported": "skip"}}

@@ -37,6 +37,10 @@ impl ReadAt for RawFile {
             .read_exact_at(buf, offset)
             .map_err(host_err(&self.path))
     }
+
+    fn next_data(&self, offset: u64) -> Option<u64> {
+        crate::io::next_data(&self.file, offset).filter(|d| *d < self.size)
+    }
 }
 
 /// Opens an image file (raw or qcow2) for reading.

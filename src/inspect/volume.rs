@@ -71,6 +71,9 @@ impl ReadAt for Window {
         check_bounds(self.len, offset, buf.len())?;
         self.inner.read_at(self.start.saturating_add(offset), buf)
     }
+    fn next_data(&self, offset: u64) -> Option<u64> {
+        crate::io::window_next_data(self.inner.as_ref(), self.start, self.len, offset)
+    }
 }
 
 /// `IMAGE[:N]` split: a trailing `:N` names partition N, unless a file

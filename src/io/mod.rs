@@ -59,6 +59,13 @@ pub trait ReadAt {
     /// Reads exactly `buf.len()` bytes at `offset`; a range past the end
     /// is [`IoError::OutOfBounds`].
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()>;
+    /// The first offset at or after `offset` that may hold non-zero bytes
+    /// (everything before it reads as zeros), or `None` when only zeros
+    /// follow. A hint for skipping holes: the default, `offset`, is always
+    /// right.
+    fn next_data(&self, offset: u64) -> Option<u64> {
+        Some(offset)
+    }
 }
 
 impl<T: ReadAt + ?Sized> ReadAt for &T {
@@ -68,6 +75,9 @@ impl<T: ReadAt + ?Sized> ReadAt for &T {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         (**self).read_at(offset, buf)
     }
+    fn next_data(&self, offset: u64) -> Option<u64> {
+        (**self).next_data(offset)
+    }
 }
 
 impl<T: ReadAt + ?Sized> ReadAt for Box<T> {
@@ -76,6 +86,9 @@ impl<T: ReadAt + ?Sized> ReadAt for Box<T> {
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         (**self).read_at(offset, buf)
+    }
+    fn next_data(&self, offset: u64) -> Option<u64> {
+        (**self).next_data(offset)
     }
 }
 
@@ -284,6 +297,16 @@ impl ReadAt for ReadSlice<'_> {
         })?;
         self.inner.read_at(at, buf)
     }
+    fn next_data(&self, offset: u64) -> Option<u64> {
+        window_next_data(self.inner, self.start, self.len, offset)
+    }
+}
+
+/// [`ReadAt::next_data`] of the window `[start, start + len)` of `inner`,
+/// in window offsets.
+pub fn window_next_data(inner: &dyn ReadAt, start: u64, len: u64, offset: u64) -> Option<u64> {
+    let d = inner.next_data(start.checked_add(offset)?)?;
+    d.checked_sub(start).filter(|d| *d < len)
 }
 
 /// Output written to a temp file beside the target and renamed into place

@@ -526,3 +526,37 @@ fn ntfs_reads_back_and_diff_explains_it() {
         "{text}"
     );
 }
+
+/// `diff` skips ranges that are holes in both images but never a hole
+/// against data: explicit zeros equal a hole, one non-zero byte in a hole
+/// of the other image is found at its offset.
+#[test]
+fn diff_skips_common_holes_and_finds_bytes_in_a_hole() {
+    use std::io::{Seek, SeekFrom, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, zeros_written: bool, extra: Option<u64>| {
+        let p = dir.path().join(name);
+        let mut f = std::fs::File::create(&p).unwrap();
+        if zeros_written {
+            f.write_all(&vec![0u8; 16 << 20]).unwrap();
+        } else {
+            f.set_len(16 << 20).unwrap();
+        }
+        f.seek(SeekFrom::Start(4 << 20)).unwrap();
+        f.write_all(b"data").unwrap();
+        if let Some(at) = extra {
+            f.seek(SeekFrom::Start(at)).unwrap();
+            f.write_all(b"y").unwrap();
+        }
+        p
+    };
+    let sparse = write("sparse", false, None);
+    let dense = write("dense", true, None);
+    let other = write("other", false, Some((12 << 20) + 5));
+    let same = run(fstool().arg("diff").arg(&sparse).arg(&dense));
+    assert_eq!(same.status.code(), Some(0), "{same:?}");
+    let out = run(fstool().arg("diff").arg(&dense).arg(&other));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&((12u64 << 20) + 5).to_string()), "{text}");
+}
