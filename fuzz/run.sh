@@ -7,6 +7,8 @@
 #
 #   fuzz/run.sh [SECONDS] [TARGET...]    # default 20 s; targets:
 #                                        # ext fat ntfs erofs part qcow2 spec
+#                                        # roundtrip (a random small tree built
+#                                        # in each format and read back)
 #
 # The findings stay in fuzz/out/TARGET (crashes/, hangs/, queue/); a crash
 # replays with `target/release/TARGET < fuzz/out/TARGET/default/crashes/ID`.
@@ -15,7 +17,7 @@ cd "$(dirname "$0")"
 SECS=${1:-20}
 [ $# -gt 0 ] && shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(ext fat ntfs erofs part qcow2 spec)
+[ ${#targets[@]} -gt 0 ] || targets=(ext fat ntfs erofs part qcow2 spec roundtrip)
 
 command -v cargo-afl >/dev/null 2>&1 || cargo install --locked -q cargo-afl --version 0.18.2
 cargo build --release -q --manifest-path ../Cargo.toml
@@ -58,6 +60,12 @@ seed part mbr "${disk/gpt/mbr}"
 seed qcow2 qcow2 "${disk/alignment = \"4KiB\"/alignment = \"4KiB\"
 format = \"qcow2\"
 cluster_size = \"4KiB\"}"
+# Round trip: byte strings that describe small trees (format byte, then
+# op, name length, name bytes[, file size, content]...), one per format.
+mkdir -p work/seeds/roundtrip
+for fmt in 0 1 2 3 4; do
+    printf "\\x0${fmt}\\x00\\x02abc\\x03hello\\x01\\x01dd\\x04\\x01ef\\x02hi\\x07\\x00hl\\x06\\x03\\x02ln" >"work/seeds/roundtrip/tree$fmt"
+done
 mkdir -p work/seeds/spec
 cp ../examples/*.toml ../examples/*.json work/seeds/spec/ 2>/dev/null || true
 

@@ -9,6 +9,7 @@
 mod acl;
 mod bad_input;
 mod cache;
+mod catalogue;
 mod cli;
 mod cli_read;
 mod common;
