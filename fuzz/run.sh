@@ -44,6 +44,7 @@ seed fat fat12 "$(fs fat12 'size = "auto"
 unsupported = "skip"')"
 seed ntfs ntfs "$(fs ntfs 'size = "auto"')"
 seed erofs erofs "$(fs erofs '')"
+seed erofs erofs-lz4 "$(fs erofs 'compression = "lz4"')"
 disk='[image]
 partition_table = "gpt"
 alignment = "4KiB"

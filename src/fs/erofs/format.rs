@@ -66,21 +66,16 @@ fn options(fs: &FsSpec, at: &KeyPath, cx: &VolumeContext) -> Result<ErofsOptions
         ],
         "is not an erofs option (EROFS is read-only and sized exactly to its tree)",
     )?;
-    match fs.compression.as_deref() {
-        None | Some("none") => {}
-        Some("lz4") => {
-            return Err((
-                at.key("compression"),
-                "\"lz4\" is not supported yet: fstool writes EROFS uncompressed; remove the key or set \"none\"".into(),
-            ))
-        }
+    let lz4 = match fs.compression.as_deref() {
+        None | Some("none") => false,
+        Some("lz4") => true,
         Some(other) => {
             return Err((
                 at.key("compression"),
-                format!("{other:?}: expected \"none\" (\"lz4\" is not supported yet)"),
+                format!("{other:?}: expected \"none\" or \"lz4\""),
             ))
         }
-    }
+    };
     let o = ErofsOptions {
         block_size: fs.block_size.unwrap_or(4096),
         size: values::size(&fs.size).map_err(|m| (at.key("size"), m))?,
@@ -91,6 +86,7 @@ fn options(fs: &FsSpec, at: &KeyPath, cx: &VolumeContext) -> Result<ErofsOptions
         },
         epoch: cx.epoch,
         dedupe: fs.dedupe.unwrap_or(false),
+        lz4,
     };
     if o.block_size != 4096 {
         return Err((

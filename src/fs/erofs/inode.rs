@@ -27,6 +27,10 @@ pub enum DataLayout {
     /// `EROFS_INODE_CHUNK_BASED`: a map of chunk addresses after the
     /// xattrs, where `0xFFFF_FFFF` is a hole.
     ChunkBased,
+    /// `EROFS_INODE_COMPRESSED_FULL`: compressed extents, one lcluster
+    /// index per block of content after the xattrs (see [`super::zmap`]);
+    /// `i_u` counts the compressed blocks.
+    CompressedFull,
 }
 
 impl DataLayout {
@@ -35,13 +39,15 @@ impl DataLayout {
             DataLayout::FlatPlain => 0,
             DataLayout::FlatInline => 2,
             DataLayout::ChunkBased => 4,
+            DataLayout::CompressedFull => 1,
         }
     }
-    /// The layouts a reader of this writer's images understands (the
-    /// compressed ones are refused).
+    /// The layouts a reader of this writer's images understands (compact
+    /// compressed indexes, 3, are refused).
     pub fn from_code(c: u16) -> Option<DataLayout> {
         match c {
             0 => Some(DataLayout::FlatPlain),
+            1 => Some(DataLayout::CompressedFull),
             2 => Some(DataLayout::FlatInline),
             4 => Some(DataLayout::ChunkBased),
             _ => None,

@@ -13,6 +13,7 @@ use super::inode::{DataLayout, Inode, CHUNK_BLKBITS_MASK, NULL_ADDR};
 use super::pack::{Packer, SLOT};
 use super::superblock;
 use super::xattr::{self, Body, SharedTable};
+use super::zmap;
 use super::{ErofsError, ErofsOptions};
 use crate::tree::{FileData, NodeId, NodeKind, Tree};
 use serde::Serialize;
@@ -34,6 +35,11 @@ pub enum Data {
     /// Sparse file: one entry per chunk of `1 << chunk_bits` blocks, the
     /// chunk's first block or [`NULL_ADDR`] for a hole.
     Chunks { chunk_bits: u8, map: Vec<u32> },
+    /// Compressed file: one block per extent from `start`.
+    Compressed {
+        start: u32,
+        extents: Vec<zmap::Extent>,
+    },
 }
 
 /// Everything decided for one inode.
@@ -45,6 +51,8 @@ pub struct InodePlan {
     /// Bytes of inline data after the inode and xattrs.
     pub tail: u32,
     pub data: Data,
+    /// The block size (a compressed file's map has one index per block).
+    pub block: u64,
 }
 
 impl InodePlan {
@@ -54,11 +62,16 @@ impl InodePlan {
     }
     /// Bytes of the record before the inline data (inode, xattrs, map).
     pub fn head_len(&self) -> usize {
+        let base = self.inode.size_on_disk() + self.xattrs.size;
         let map = match &self.data {
             Data::Chunks { map, .. } => map.len() * 4,
+            // 8-byte aligned after the xattrs (records start 32-aligned).
+            Data::Compressed { .. } => {
+                base.next_multiple_of(8) - base + zmap::map_len(self.inode.size, self.block)
+            }
             _ => 0,
         };
-        self.inode.size_on_disk() + self.xattrs.size + map
+        base + map
     }
 }
 
@@ -80,6 +93,16 @@ pub struct Geometry {
     pub chunked_inodes: u64,
     /// Bytes of file data that dedupe stored once instead of again.
     pub deduplicated_bytes: u64,
+    /// Files stored LZ4-compressed, and the data blocks that saved
+    /// (against each file's blocks stored whole, before tail packing).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub compressed_inodes: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub compression_saved_blocks: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 impl Geometry {
@@ -238,6 +261,7 @@ pub fn plan(tree: &Tree, opts: &ErofsOptions) -> Result<ErofsPlan, ErofsError> {
     // Sizes, layouts and inode fields; nids and blocks come after.
     let mut nodes: Vec<Option<InodePlan>> = vec![None; tree.nodes.len()];
     let (mut compact, mut extended, mut inline_n, mut chunked) = (0u64, 0u64, 0u64, 0u64);
+    let (mut compressed, mut saved) = (0u64, 0u64);
     for (ino, &id) in order.iter().enumerate() {
         let node = tree.node(id);
         let m = &node.meta;
@@ -295,13 +319,23 @@ pub fn plan(tree: &Tree, opts: &ErofsOptions) -> Result<ErofsPlan, ErofsError> {
                     chunked += 1;
                 }
             }
+            NodeKind::File { data: fd, .. }
+                if opts.lz4 && size > bs64 && !dups.shares_blocks(id) =>
+            {
+                if let Some(extents) = compress_plan(fd, bs64)? {
+                    saved += size.div_ceil(bs64) - extents.len() as u64;
+                    compressed += 1;
+                    inode.layout = DataLayout::CompressedFull;
+                    data = Data::Compressed { start: 0, extents };
+                }
+            }
             _ => {}
         }
         let has_content = matches!(
             node.kind,
             NodeKind::Dir { .. } | NodeKind::File { .. } | NodeKind::Symlink { .. }
         );
-        if has_content && !matches!(data, Data::Chunks { .. }) {
+        if has_content && !matches!(data, Data::Chunks { .. } | Data::Compressed { .. }) {
             let shared_blocks = dups.shares_blocks(id);
             let t = (size % bs64) as usize;
             if t > 0 && head + t <= bs && !shared_blocks {
@@ -327,6 +361,7 @@ pub fn plan(tree: &Tree, opts: &ErofsOptions) -> Result<ErofsPlan, ErofsError> {
             xattrs,
             tail,
             data,
+            block: bs64,
         });
     }
 
@@ -377,6 +412,12 @@ pub fn plan(tree: &Tree, opts: &ErofsOptions) -> Result<ErofsPlan, ErofsError> {
                 p.inode.i_u = *start;
                 next += u64::from(*count);
             }
+            Data::Compressed { start, extents } => {
+                *start = u32::try_from(next).map_err(|_| ErofsError::TooLarge)?;
+                // `i_u` of a compressed inode counts its blocks.
+                p.inode.i_u = extents.len() as u32;
+                next += extents.len() as u64;
+            }
             Data::Chunks { chunk_bits, map } => {
                 let chunk = bs64 << *chunk_bits;
                 for (i, e) in map.iter_mut().enumerate() {
@@ -426,6 +467,10 @@ pub fn plan(tree: &Tree, opts: &ErofsOptions) -> Result<ErofsPlan, ErofsError> {
             superblock::INCOMPAT_CHUNKED_FILE
         } else {
             0
+        } | if compressed > 0 {
+            superblock::INCOMPAT_ZERO_PADDING
+        } else {
+            0
         },
     };
     Ok(ErofsPlan {
@@ -443,6 +488,8 @@ pub fn plan(tree: &Tree, opts: &ErofsOptions) -> Result<ErofsPlan, ErofsError> {
             inline_inodes: inline_n,
             chunked_inodes: chunked,
             deduplicated_bytes: dedup_bytes,
+            compressed_inodes: compressed,
+            compression_saved_blocks: saved,
         },
         nodes,
         shared,
@@ -472,4 +519,11 @@ fn chunk_map(segs: &[(u64, u64)], len: u64, bs: u64) -> (u8, Vec<u32>) {
         }
     }
     (bits, map)
+}
+
+/// The extents of a file compressed block by block, or `None` when that
+/// saves no block.
+fn compress_plan(data: &FileData, bs: u64) -> Result<Option<Vec<zmap::Extent>>, ErofsError> {
+    let len = data.len();
+    zmap::with_window(data, |w| zmap::plan(w, len, bs))
 }

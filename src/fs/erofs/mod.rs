@@ -16,6 +16,7 @@ pub mod dir;
 pub(crate) mod format;
 pub mod inode;
 pub mod layout;
+pub mod lz4;
 mod pack;
 pub mod probe;
 pub mod read;
@@ -23,6 +24,7 @@ pub mod superblock;
 pub mod volume;
 mod write;
 pub mod xattr;
+pub mod zmap;
 
 pub use layout::{ErofsPlan, Geometry};
 pub use write::{write, ErofsReport};
@@ -45,6 +47,8 @@ pub struct ErofsOptions {
     pub epoch: i64,
     /// Files with equal content share their blocks.
     pub dedupe: bool,
+    /// Compress file data with LZ4 where it saves blocks.
+    pub lz4: bool,
 }
 
 impl Default for ErofsOptions {
@@ -56,6 +60,7 @@ impl Default for ErofsOptions {
             uuid: [0; 16],
             epoch: 0,
             dedupe: false,
+            lz4: false,
         }
     }
 }

@@ -14,13 +14,15 @@ use super::dir::{self, FileType};
 use super::inode::{DataLayout, Inode, CHUNK_BLKBITS_MASK, NULL_ADDR};
 use super::superblock::{self, Superblock};
 use super::xattr;
+
+mod compressed;
 use crate::io::IoError;
 
 /// `EROFS_CHUNK_FORMAT_INDEXES`: 8-byte chunk indexes instead of 4-byte
 /// block addresses.
 const CHUNK_FORMAT_INDEXES: u32 = 0x20;
 /// Incompat features this reader understands.
-const KNOWN_INCOMPAT: u32 = superblock::INCOMPAT_CHUNKED_FILE;
+const KNOWN_INCOMPAT: u32 = superblock::INCOMPAT_CHUNKED_FILE | superblock::INCOMPAT_ZERO_PADDING;
 
 /// Where the superblock's `blkszbits` and `checksum` fields sit in the image.
 const BLKSZBITS_AT: u64 = superblock::OFFSET as u64 + 12;
@@ -252,6 +254,9 @@ impl<I: Image + ?Sized> Reader<I> {
         if offset >= size || buf.is_empty() {
             return Ok(0);
         }
+        if n.inode.layout == DataLayout::CompressedFull {
+            return self.read_compressed(n, offset, buf);
+        }
         // `offset < size`, and `done + k <= want <= buf.len()` all through.
         let want = (buf.len() as u64).min(size.saturating_sub(offset));
         let mut done = 0u64;
@@ -310,6 +315,7 @@ impl<I: Image + ?Sized> Reader<I> {
                     tail_start.saturating_sub(pos),
                 ))
             }
+            DataLayout::CompressedFull => Err(corrupt("compressed data read as plain", 0)),
             DataLayout::ChunkBased => {
                 let fmt = n.inode.i_u;
                 let bits = (fmt & u32::from(CHUNK_BLKBITS_MASK)) as u64;

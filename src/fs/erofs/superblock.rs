@@ -20,6 +20,9 @@ pub const COMPAT_SB_CHKSUM: u32 = 0x1;
 /// `EROFS_FEATURE_COMPAT_MTIME`: extended inodes hold the mtime (not a
 /// ctime), so the kernel reports it as the modification time.
 pub const COMPAT_MTIME: u32 = 0x2;
+/// `EROFS_FEATURE_INCOMPAT_ZERO_PADDING` (`LZ4_0PADDING`): compressed
+/// data sits at the end of its block, after zeros.
+pub const INCOMPAT_ZERO_PADDING: u32 = 0x1;
 /// `EROFS_FEATURE_INCOMPAT_CHUNKED_FILE`: some inode uses the chunk-based
 /// layout.
 pub const INCOMPAT_CHUNKED_FILE: u32 = 0x4;

@@ -6,6 +6,7 @@
 use super::dir;
 use super::layout::{dir_entries, file_type, Data, ErofsPlan, InodePlan};
 use super::superblock;
+use super::zmap;
 use super::ErofsError;
 use crate::bytes::hex;
 use crate::io::{host_err, BlockDevice, IoError};
@@ -70,10 +71,18 @@ pub fn write(
         p.inode.encode_into(&mut rec);
         p.xattrs
             .encode_into(&mut rec, &node.meta.xattrs, plan.shared_at as u32);
-        if let Data::Chunks { map, .. } = &p.data {
-            for a in map {
-                rec.extend_from_slice(&a.to_le_bytes());
+        match &p.data {
+            Data::Chunks { map, .. } => {
+                for a in map {
+                    rec.extend_from_slice(&a.to_le_bytes());
+                }
             }
+            Data::Compressed { start, extents } => {
+                // The record starts 32-byte aligned: this aligns the map.
+                rec.resize(rec.len().next_multiple_of(8), 0);
+                rec.extend_from_slice(&zmap::encode_map(extents, p.inode.size, bs, *start));
+            }
+            _ => {}
         }
         let head = rec.len();
         rec.resize(head + p.tail as usize, 0);
@@ -181,6 +190,18 @@ fn write_file(
     bs: u64,
     image_path: &dyn Fn() -> String,
 ) -> Result<(), ErofsError> {
+    if let Data::Compressed { start, extents } = &p.data {
+        if let FileData::Host {
+            path,
+            sha256: Some(want),
+            ..
+        } = data
+        {
+            let f = File::open(path).map_err(host_err(path))?;
+            verify_sha(&f, path, want, image_path)?;
+        }
+        return write_compressed(dev, data, *start, extents, bs);
+    }
     let (path, len, sha) = match data {
         FileData::Inline(b) => return write_content(dev, p, b, tail, bs),
         FileData::Host { path, len, sha256 } => (path, *len, sha256),
@@ -218,6 +239,47 @@ fn write_file(
         })?;
     }
     check_len(&f, path, len)
+}
+
+/// Compresses a file again, extent by extent as planned (the compressor is
+/// deterministic, so each extent comes out as long as the plan says),
+/// writing one block per extent.
+fn write_compressed(
+    dev: &mut dyn BlockDevice,
+    data: &FileData,
+    start: u32,
+    extents: &[zmap::Extent],
+    bs: u64,
+) -> Result<(), ErofsError> {
+    let size = data.len();
+    let mut at = u64::from(start) * bs;
+    // The window's reader speaks io::Error; a failure of ours is kept
+    // whole here and returned as it was.
+    let mut failure: Option<ErofsError> = None;
+    let walked = zmap::with_window(data, |w| {
+        let mut p = 0u64;
+        for want in extents {
+            let (got, block) = zmap::extent_at(w, p, size, bs)?;
+            let step = if got != *want {
+                Err(ErofsError::Internal(
+                    "a file compressed differently from its plan: did it change during the build?",
+                ))
+            } else {
+                crate::io::write_nonzero(dev, at, &block).map_err(ErofsError::from)
+            };
+            if let Err(e) = step {
+                failure = Some(e);
+                return Err(std::io::Error::other("stopped"));
+            }
+            at += bs;
+            p += u64::from(got.len);
+        }
+        Ok(())
+    });
+    match failure {
+        Some(e) => Err(e),
+        None => walked,
+    }
 }
 
 fn check_len(f: &File, path: &Path, expected: u64) -> Result<(), ErofsError> {
