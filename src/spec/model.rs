@@ -190,7 +190,7 @@ pub struct FsSpec {
     pub case_conflicts: Option<CaseConflicts>,
 
     // ---- erofs ----
-    /// `"none"` (the default); `"lz4"` is refused for now.
+    /// `"none"` (the default) or `"lz4"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compression: Option<String>,
     /// Files with the same content share their blocks.
