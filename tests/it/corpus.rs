@@ -93,6 +93,13 @@ fn make_tree(root: &Path, rng: &mut Rng) -> BTreeMap<String, Want> {
                 if rng.below(3) == 0 && len > 8192 {
                     data[4096..8192].fill(0);
                 }
+                // Some compress (for EROFS's LZ4): a short pattern repeated.
+                if rng.below(3) == 0 {
+                    let unit = rng.below(200) + 1;
+                    for i in unit..data.len() {
+                        data[i] = data[i - unit];
+                    }
+                }
                 std::fs::write(&h, &data).unwrap();
                 if rng.below(4) == 0 {
                     xattr::set(&h, "user.corpus", format!("v{}", rng.below(100)).as_bytes())
@@ -136,7 +143,8 @@ fn random_trees_in_every_format_read_back() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
-    let formats = ["ext4", "ext2", "erofs", "fat32", "ntfs"];
+    // `erofs-lz4` is EROFS with compression = "lz4".
+    let formats = ["ext4", "ext2", "erofs", "erofs-lz4", "fat32", "ntfs"];
     let d = tempfile::tempdir().unwrap();
     for i in 0..trees {
         let seed = seed0 + i;
@@ -149,10 +157,15 @@ fn random_trees_in_every_format_read_back() {
             std::fs::write(
                 &spec,
                 format!(
-                    "version = 1\nseed = \"corpus-{seed}\"\n[filesystem]\ntype = \"{fs}\"\nsource = {}\n{}{}",
+                    "version = 1\nseed = \"corpus-{seed}\"\n[filesystem]\ntype = \"{}\"\nsource = {}\n{}{}",
+                    fs.trim_end_matches("-lz4"),
                     toml_path(&src),
                     if limited { "unsupported = \"skip\"\nsize = \"64MiB\"\n" } else { "preserve_xattrs = true\n" },
-                    if fs == "ext2" { "block_size = 1024\n" } else { "" },
+                    match fs {
+                        "ext2" => "block_size = 1024\n",
+                        "erofs-lz4" => "compression = \"lz4\"\n",
+                        _ => "",
+                    },
                 ),
             )
             .unwrap();
@@ -165,7 +178,7 @@ fn random_trees_in_every_format_read_back() {
                 String::from_utf8_lossy(&out.stderr)
             );
             match fs {
-                "erofs" => crate::erofs::fsck_clean(&img),
+                "erofs" | "erofs-lz4" => crate::erofs::fsck_clean(&img),
                 "fat32" => crate::fat::fsck_clean(&img),
                 "ntfs" => crate::ntfs::ntfsfix_clean(&img),
                 _ => crate::ext::fsck_clean(&img),
