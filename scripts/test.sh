@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(e2fsprogs dosfstools mtools fdisk gdisk ntfs-3g qemu-utils genext2fs bazel-bootstrap nix-bin erofs-utils cryptsetup-bin systemd-container acl libcap2-bin selinux-utils selinux-policy-default tmux)
+pkgs=(e2fsprogs dosfstools mtools fdisk gdisk ntfs-3g qemu-utils genext2fs bazel-bootstrap nix-bin erofs-utils cryptsetup-bin systemd-container openssl acl libcap2-bin selinux-utils selinux-policy-default tmux)
 need=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")

@@ -48,6 +48,8 @@ const PATH_KEYS: &[&str] = &[
     "substitutions",
     "bootcode",
     "image",
+    "key",
+    "certificate",
 ];
 
 /// The input digest of a planned build, as lowercase hex.

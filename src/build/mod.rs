@@ -255,10 +255,58 @@ impl Planned {
                         .ok_or_else(|| invalid("partitions", "no disk"))?;
                     crate::part::write_blob(dev, &d.partitions()[*partition], path)?;
                 }
+                // Written below, once the root hash is known.
+                Content::Signature { .. } => {}
             }
         }
         self.record_verity(&roots, dev)?;
+        self.write_signatures(&roots, dev)?;
         Ok(stats)
+    }
+
+    /// Fills every signature partition: the JSON object with its pair's
+    /// root hash, signed, then NUL bytes to the partition's end.
+    fn write_signatures(
+        &self,
+        roots: &[Option<RootHash>],
+        dev: &mut dyn BlockDevice,
+    ) -> Result<(), BuildError> {
+        for c in &self.contents {
+            let Content::Signature {
+                partition,
+                data,
+                signer,
+            } = c
+            else {
+                continue;
+            };
+            let key = format!("partitions[{partition}].signature");
+            let root = roots
+                .iter()
+                .flatten()
+                .find(|(_, pair)| pair.is_some_and(|(i, _)| i == *data))
+                .map(|(root, _)| crate::bytes::hex(root))
+                .ok_or_else(|| invalid(&key, "internal: no root hash for the signed partition"))?;
+            let d = self
+                .disk
+                .as_ref()
+                .ok_or_else(|| invalid(&key, "internal: no disk"))?;
+            let p = &d.partitions()[*partition];
+            let mut bytes = signer.json(&root).into_bytes();
+            if bytes.len() as u64 > p.size_bytes() {
+                return Err(invalid(
+                    format!("partitions[{partition}].size"),
+                    format!(
+                        "the signature object takes {} bytes; the partition has {}",
+                        bytes.len(),
+                        p.size_bytes()
+                    ),
+                ));
+            }
+            bytes.resize(p.size_bytes() as usize, 0);
+            dev.write_at(p.offset_bytes(), &bytes)?;
+        }
+        Ok(())
     }
 
     /// Puts the root hashes into the plan, and gives each verity pair the

@@ -132,6 +132,48 @@ const USR_VERITY: &[&str] = &[
     "f46b2c26-59ae-48f0-9106-c50ed47f673d",
 ];
 
+/// DPS root verity signature partition GUIDs, in [`ARCHES`] order.
+const ROOT_VERITY_SIG: &[&str] = &[
+    "41092b05-9fc8-4523-994f-2def0408b176",
+    "5996fc05-109c-48de-808b-23fa0830b676",
+    "6db69de6-29f4-4758-a7a5-962190f00ce3",
+    "42b0455f-eb11-491d-98d3-56145ba9d037",
+    "efe0f087-ea8d-4469-821a-4c2a96a8386a",
+    "3a112a75-8729-4380-b4cf-764d79934448",
+    "5afb67eb-ecc8-4f85-ae8e-ac1e7c50e7d0",
+];
+
+/// DPS /usr verity signature partition GUIDs, in [`ARCHES`] order.
+const USR_VERITY_SIG: &[&str] = &[
+    "e7bb33fb-06cf-4e81-8273-e543b413e2e2",
+    "974a71c0-de41-43c3-be5d-5c5ccd1ad2c0",
+    "c23ce4ff-44bd-4b00-b2d4-b41b3419e02a",
+    "d7ff812f-37d1-4902-a810-d76ba57b975a",
+    "d2f9000a-7a18-453f-b5cd-4d32f77a7b32",
+    "c3836a13-3137-45ba-b583-b16c50fe5eb4",
+    "b024f315-d330-444c-8461-44bbde524e99",
+];
+
+/// The DPS signature type that holds the root hash signature of a data
+/// partition of type `data` (root-verity-sig for root, usr-verity-sig for
+/// /usr, same architecture).
+pub fn signature_counterpart(data: PartType) -> Option<PartType> {
+    let PartType::Gpt(g) = data else {
+        return None;
+    };
+    let s = g.to_string();
+    let pairs = [(ROOT, ROOT_VERITY_SIG), (USR, USR_VERITY_SIG)];
+    pairs.iter().find_map(|(data, sig)| {
+        let i = data.iter().position(|d| *d == s)?;
+        Some(PartType::Gpt(guid(sig[i])))
+    })
+}
+
+/// True for the DPS types that hold a root hash signature.
+pub fn is_signature_type(s: &str) -> bool {
+    matches!(s.trim(), "root-verity-sig" | "usr-verity-sig")
+}
+
 /// True for the DPS types that hold a dm-verity hash tree.
 pub fn is_verity_type(s: &str) -> bool {
     matches!(s.trim(), "root-verity" | "usr-verity")
@@ -173,7 +215,14 @@ fn guid(s: &str) -> Uuid {
 /// Every alias name, for error messages.
 pub fn known_aliases() -> Vec<&'static str> {
     let mut v: Vec<&'static str> = ALIASES.iter().map(|a| a.name).collect();
-    v.extend(["linux-root", "linux-usr", "root-verity", "usr-verity"]);
+    v.extend([
+        "linux-root",
+        "linux-usr",
+        "root-verity",
+        "usr-verity",
+        "root-verity-sig",
+        "usr-verity-sig",
+    ]);
     v.sort_unstable();
     v
 }
@@ -229,6 +278,8 @@ pub fn resolve_type(s: &str, table: PartitionTable, arch: &str) -> Result<PartTy
         "linux-usr" => (USR[arch_index(arch)?], Some(0x83)),
         "root-verity" => (ROOT_VERITY[arch_index(arch)?], None),
         "usr-verity" => (USR_VERITY[arch_index(arch)?], None),
+        "root-verity-sig" => (ROOT_VERITY_SIG[arch_index(arch)?], None),
+        "usr-verity-sig" => (USR_VERITY_SIG[arch_index(arch)?], None),
         _ => {
             let a = ALIASES
                 .iter()
@@ -269,6 +320,12 @@ pub fn type_name(t: PartType) -> Option<String> {
                 }
                 if USR_VERITY.get(i) == Some(&s.as_str()) {
                     return Some(format!("usr-verity ({arch})"));
+                }
+                if ROOT_VERITY_SIG.get(i) == Some(&s.as_str()) {
+                    return Some(format!("root-verity-sig ({arch})"));
+                }
+                if USR_VERITY_SIG.get(i) == Some(&s.as_str()) {
+                    return Some(format!("usr-verity-sig ({arch})"));
                 }
             }
             None
@@ -352,9 +409,25 @@ mod tests {
         for a in ALIASES {
             Uuid::parse_str(a.gpt).unwrap();
         }
-        for g in ROOT.iter().chain(USR).chain(ROOT_VERITY).chain(USR_VERITY) {
+        let all = [
+            ROOT,
+            USR,
+            ROOT_VERITY,
+            USR_VERITY,
+            ROOT_VERITY_SIG,
+            USR_VERITY_SIG,
+        ];
+        for g in all.iter().flat_map(|t| t.iter()) {
             Uuid::parse_str(g).unwrap();
         }
+        assert_eq!(ROOT_VERITY_SIG.len(), ARCHES.len());
+        assert_eq!(USR_VERITY_SIG.len(), ARCHES.len());
+        // Every GUID is distinct.
+        let mut seen: Vec<&str> = all.iter().flat_map(|t| t.iter().copied()).collect();
+        seen.sort_unstable();
+        let n = seen.len();
+        seen.dedup();
+        assert_eq!(seen.len(), n);
         assert_eq!(ROOT_VERITY.len(), ARCHES.len());
         assert_eq!(USR_VERITY.len(), ARCHES.len());
         assert_eq!(ROOT.len(), ARCHES.len());

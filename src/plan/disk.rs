@@ -24,8 +24,17 @@ enum Slot {
     /// The hash partition of a verity pair: written with the data
     /// partition's tree.
     Hash,
+    /// A signature partition: the root hash of partition `data`, signed.
+    Signature {
+        data: usize,
+        signer: Box<crate::verity::sig::Signer>,
+    },
     Empty,
 }
+
+/// A signature partition of size "auto": room for any RSA key up to 8192
+/// bits, as the DPS asks (a multiple of 4 KiB).
+const SIGNATURE_SIZE: u64 = 16 * 1024;
 
 pub(super) fn plan_disk(
     spec: &Spec,
@@ -64,6 +73,7 @@ pub(super) fn plan_disk(
         });
     }
     let pv::Pairs { hash_of, data_of } = pv::pair(&spec.partitions, &types, &vreqs)?;
+    let signs = pv::signature_pairs(&spec.partitions, &types, &hash_of)?;
     // 1. Size every partition whose size comes from its content.
     let mut slots = Vec::new();
     let mut requests = Vec::new();
@@ -72,6 +82,23 @@ pub(super) fn plan_disk(
         let vkey = at.key("filesystem").key("verity");
         let mut slot = match (&p.filesystem, &p.image) {
             _ if data_of[i].is_some() => Slot::Hash,
+            _ if signs[i].is_some() => {
+                let sig = p.signature.as_ref().ok_or_else(|| {
+                    invalid(
+                        at.key("signature"),
+                        "internal: a signature slot without keys",
+                    )
+                })?;
+                let load = crate::verity::sig::Signer::load(
+                    &ctx.base_dir.join(&sig.key),
+                    &ctx.base_dir.join(&sig.certificate),
+                )
+                .map_err(|e| invalid(at.key("signature"), e.to_string()))?;
+                Slot::Signature {
+                    data: signs[i].unwrap_or_default(),
+                    signer: Box::new(load),
+                }
+            }
             (Some(_), Some(_)) => {
                 return Err(invalid(
                     at.to_string(),
@@ -136,6 +163,9 @@ pub(super) fn plan_disk(
             }
             // Sized below, once its data partition's size is known.
             (SizeChoice::Auto, Slot::Hash) => PartSize::Bytes(0),
+            (SizeChoice::Auto, Slot::Signature { .. }) => {
+                PartSize::Bytes(SIGNATURE_SIZE.div_ceil(sector) * sector)
+            }
             (SizeChoice::Auto, Slot::Empty) => {
                 return Err(invalid(
                     at.key("size").to_string(),
@@ -228,6 +258,19 @@ pub(super) fn plan_disk(
                 });
             }
             Slot::Blob(path) => contents.push(Content::Blob { path, partition: i }),
+            Slot::Signature { data, signer } => {
+                if hash_of[data].is_none() {
+                    return Err(invalid(
+                        at_size(i),
+                        "internal: signed partition has no pair",
+                    ));
+                }
+                contents.push(Content::Signature {
+                    partition: i,
+                    data,
+                    signer,
+                });
+            }
             Slot::Hash | Slot::Empty => {}
         }
     }

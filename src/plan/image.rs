@@ -87,6 +87,13 @@ pub(crate) enum Content {
         path: PathBuf,
         partition: usize,
     },
+    /// A `root-verity-sig`/`usr-verity-sig` partition: the root hash of
+    /// partition `data`'s tree, signed once it is known.
+    Signature {
+        partition: usize,
+        data: usize,
+        signer: Box<crate::verity::sig::Signer>,
+    },
 }
 
 impl Planned {
@@ -429,7 +436,7 @@ pub fn plan_with(
                     )
                 }),
             }),
-            Content::Blob { .. } => None,
+            Content::Blob { .. } | Content::Signature { .. } => None,
         })
         .collect();
     let size = match (&disk, contents.first()) {

@@ -327,6 +327,67 @@ pub fn pair(
     Ok(Pairs { hash_of, data_of })
 }
 
+/// For every partition that holds a root hash signature, the data
+/// partition whose hash it signs: the first verity pair (in spec order)
+/// whose data type has this signature type as its DPS counterpart and is
+/// not signed yet. A signature partition needs `signature` (a key and a
+/// certificate) and nothing else; `signature` anywhere else is an error.
+pub fn signature_pairs(
+    parts: &[PartitionSpec],
+    types: &[Option<PartType>],
+    hash_of: &[Option<usize>],
+) -> Result<Vec<Option<usize>>, BuildError> {
+    let mut signed_by: Vec<Option<usize>> = vec![None; parts.len()];
+    let mut out = vec![None; parts.len()];
+    for (j, p) in parts.iter().enumerate() {
+        let at = KeyPath::default().key("partitions").index(j);
+        let is_sig = types::is_signature_type(&p.part_type);
+        match (&p.signature, is_sig) {
+            (None, false) => continue,
+            (Some(_), false) => {
+                return Err(invalid(
+                    at.key("signature"),
+                    "only a root-verity-sig or usr-verity-sig partition holds a signature",
+                ))
+            }
+            (None, true) => {
+                return Err(invalid(
+                    at.key("signature"),
+                    "a verity signature partition needs signature = { key = \"KEY.pem\",                      certificate = \"CERT.pem\" } to sign the root hash with; leave the                      partition out for an unsigned image",
+                ))
+            }
+            (Some(_), true) => {}
+        }
+        if p.filesystem.is_some() || p.image.is_some() {
+            return Err(invalid(
+                at.to_string(),
+                "a verity signature partition holds only the signature; remove `filesystem`/`image`",
+            ));
+        }
+        let data = (0..parts.len()).find(|&i| {
+            hash_of[i].is_some()
+                && signed_by[i].is_none()
+                && types[i].and_then(types::signature_counterpart) == types[j]
+        });
+        let Some(i) = data else {
+            return Err(invalid(
+                at.key("type"),
+                format!(
+                    "no linux-{} partition with a verity hash partition is left for this                      signature to sign",
+                    if p.part_type.trim() == "usr-verity-sig" {
+                        "usr"
+                    } else {
+                        "root"
+                    }
+                ),
+            ));
+        };
+        signed_by[i] = Some(j);
+        out[j] = Some(i);
+    }
+    Ok(out)
+}
+
 /// Whether partition `i`'s type has a DPS verity counterpart on this table.
 pub fn pairable(t: Option<PartType>, table: PartitionTable) -> bool {
     table == PartitionTable::Gpt && t.and_then(types::verity_counterpart).is_some()

@@ -514,4 +514,17 @@ pub struct PartitionSpec {
     /// Prebuilt blob copied in verbatim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<PathBuf>,
+    /// A `root-verity-sig`/`usr-verity-sig` partition: the key and
+    /// certificate that sign its verity pair's root hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureSpec>,
+}
+
+/// `[partitions.signature]`: PEM files of an RSA key and its X.509
+/// certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureSpec {
+    pub key: PathBuf,
+    pub certificate: PathBuf,
 }

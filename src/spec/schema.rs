@@ -176,6 +176,16 @@ pub fn schema() -> Value {
             "bootable": { "type": "boolean" },
             "filesystem": { "$ref": "#/$defs/filesystem" },
             "image": string("Prebuilt blob copied in verbatim."),
+            "signature": {
+                "type": "object",
+                "description": "root-verity-sig/usr-verity-sig partitions: PEM RSA key and X.509 certificate that sign the verity pair's root hash.",
+                "required": ["key", "certificate"],
+                "additionalProperties": false,
+                "properties": {
+                    "key": string("PEM RSA private key (PKCS#8 or PKCS#1)."),
+                    "certificate": string("PEM X.509 certificate of the key."),
+                },
+            },
         }),
     );
     let mut root = obj(

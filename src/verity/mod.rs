@@ -10,6 +10,7 @@
 //! Salt and UUID come from the seed, so the root hash is a function of the
 //! data and the seed alone.
 
+pub mod sig;
 mod stream;
 pub mod superblock;
 

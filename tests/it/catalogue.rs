@@ -239,6 +239,29 @@ fn catalogue() -> Vec<Bad> {
             &["verity"],
         ),
         bad(
+            "signature partition without a key",
+            "version = 1\n[image]\npartition_table = \"gpt\"\n[[partitions]]\ntype = \"linux-root\"\n[partitions.filesystem]\ntype = \"erofs\"\nverity = true\n[[partitions]]\ntype = \"root-verity\"\n[[partitions]]\ntype = \"root-verity-sig\"\n",
+            &["partitions[2].signature", "key"],
+        ),
+        Bad {
+            files: &[("key.pem", b"not a key"), ("cert.pem", b"not a cert")],
+            ..bad(
+                "signature key that is not a key",
+                "version = 1\n[image]\npartition_table = \"gpt\"\n[[partitions]]\ntype = \"linux-root\"\n[partitions.filesystem]\ntype = \"erofs\"\nverity = true\n[[partitions]]\ntype = \"root-verity\"\n[[partitions]]\ntype = \"root-verity-sig\"\n[partitions.signature]\nkey = \"key.pem\"\ncertificate = \"cert.pem\"\n",
+                &["key.pem", "RSA private key"],
+            )
+        },
+        bad(
+            "signature on a partition that is not a signature partition",
+            "version = 1\n[image]\npartition_table = \"gpt\"\n[[partitions]]\ntype = \"linux\"\nsize = \"1MiB\"\n[partitions.signature]\nkey = \"k\"\ncertificate = \"c\"\n",
+            &["partitions[0].signature", "root-verity-sig"],
+        ),
+        bad(
+            "signature partition with no verity pair to sign",
+            "version = 1\n[image]\npartition_table = \"gpt\"\n[[partitions]]\ntype = \"linux-root\"\n[partitions.filesystem]\ntype = \"erofs\"\n[[partitions]]\ntype = \"root-verity-sig\"\n[partitions.signature]\nkey = \"k\"\ncertificate = \"c\"\n",
+            &["partitions[1].type", "verity"],
+        ),
+        bad(
             "unknown filesystem type",
             "version = 1\n[filesystem]\ntype = \"zfs\"\n",
             &["zfs"],

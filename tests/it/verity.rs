@@ -441,3 +441,93 @@ fn ext4_partition_with_an_appended_tree() {
     crate::examples::extract(&img, fs["offset"].as_u64().unwrap(), off, &data);
     crate::ext::fsck_clean(&data);
 }
+
+/// SHA-256 of tests/data/verity-sig/test-cert.pem's DER.
+const TEST_CERT_SHA256: &str = "e7ee30b5fb9ffba8603abcbd27841c82c84dd24ad2e6a9f72d80a7409e3f7912";
+const ROOT_VERITY_SIG_X86_64: &str = "41092b05-9fc8-4523-994f-2def0408b176";
+
+#[test]
+fn root_verity_sig_partition_signs_the_root_hash() {
+    let d = tempfile::tempdir().unwrap();
+    let src = big_source(d.path());
+    let esp = d.path().join("esp");
+    write_file(&esp, "EFI/BOOT/BOOTX64.EFI", &pattern(4096, 3));
+    let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/verity-sig");
+    let spec = format!(
+        "{}\n[[partitions]]\nname = \"root-verity-sig\"\ntype = \"root-verity-sig\"\n\
+         [partitions.signature]\nkey = {}\ncertificate = {}\n",
+        disk_spec(&src, &esp),
+        toml_path(&keys.join("test-key.pem")),
+        toml_path(&keys.join("test-cert.pem"))
+    );
+    let (img, r) = build_with_report(&spec, d.path(), "signed");
+    let root = r["filesystems"][1]["verity"]["roothash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let parts = r["partition_table"]["partitions"].as_array().unwrap();
+    let sig = &parts[3];
+    assert_eq!(sig["type"], ROOT_VERITY_SIG_X86_64);
+    assert_eq!(sig["size"], 16384);
+    // The partition: the JSON object, then NUL bytes to its end.
+    let part = d.path().join("p4.img");
+    crate::examples::extract(
+        &img,
+        sig["offset"].as_u64().unwrap(),
+        sig["size"].as_u64().unwrap(),
+        &part,
+    );
+    let raw = std::fs::read(&part).unwrap();
+    let end = raw.iter().position(|&b| b == 0).unwrap();
+    assert!(raw[end..].iter().all(|&b| b == 0));
+    let j: Value = serde_json::from_slice(&raw[..end]).unwrap();
+    assert_eq!(j["rootHash"], root.as_str());
+    assert_eq!(j["certificateFingerprint"], TEST_CERT_SHA256);
+    let mut keys_seen: Vec<&String> = j.as_object().unwrap().keys().collect();
+    keys_seen.sort();
+    assert_eq!(
+        keys_seen,
+        ["certificateFingerprint", "rootHash", "signature"]
+    );
+
+    // OpenSSL accepts the signature over the root hash text, and only it.
+    if let Some(openssl) = tool("openssl") {
+        use base64::Engine;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(j["signature"].as_str().unwrap())
+            .unwrap();
+        std::fs::write(d.path().join("sig.der"), der).unwrap();
+        let check = |content: &str| {
+            std::fs::write(d.path().join("content"), content).unwrap();
+            run(Command::new(&openssl)
+                .args(["smime", "-verify", "-binary", "-inform", "der", "-nointern"])
+                .arg("-in")
+                .arg(d.path().join("sig.der"))
+                .arg("-content")
+                .arg(d.path().join("content"))
+                .arg("-certfile")
+                .arg(keys.join("test-cert.pem"))
+                .arg("-CAfile")
+                .arg(keys.join("test-cert.pem")))
+            .status
+            .success()
+        };
+        assert!(check(&root), "openssl does not verify the signature");
+        let mut other = root.clone().into_bytes();
+        other[0] = if other[0] == b'0' { b'1' } else { b'0' };
+        assert!(!check(&String::from_utf8(other).unwrap()));
+    }
+    // systemd sees a signed root.
+    if let Some(dissect) = tool("systemd-dissect").filter(|_| can_loop_mount()) {
+        let out = run_ok(Command::new(&dissect).arg("--json=short").arg(&img));
+        let j: Value = serde_json::from_str(&out).unwrap();
+        let mounts = j["mounts"].as_array().unwrap();
+        let rootm = mounts.iter().find(|m| m["designator"] == "root").unwrap();
+        assert_eq!(rootm["verity"], "signed", "{out}");
+    }
+    // RSA PKCS#1 v1.5 signatures are deterministic: so is the image.
+    let again = d.path().join("again.img");
+    build_ok(&d.path().join("signed.toml"), &again, &[]);
+    assert_eq!(sha256_file(&again), sha256_file(&img));
+    insta::assert_snapshot!("verity_signed_disk_sha256", sha256_file(&img));
+}
