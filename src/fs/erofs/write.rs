@@ -1,7 +1,8 @@
-//! Carries out an [`ErofsPlan`]: streams file and directory blocks in
-//! block order, builds the metadata area (superblock, inode records,
-//! shared xattrs, inline tails) in memory, seals the superblock checksum
-//! and writes the metadata once.
+//! Carries out an [`ErofsPlan`]: builds the metadata area (superblock,
+//! inode records, shared xattrs, inline tails read from the sources) in
+//! memory, seals the superblock checksum and writes it first, then streams
+//! file and directory blocks in block order, reporting how far the image
+//! is final so that the build's hash can follow.
 
 use super::dir;
 use super::layout::{dir_entries, file_type, Data, ErofsPlan, InodePlan};
@@ -60,11 +61,14 @@ pub fn write(
         data_bytes: 0,
     };
     let data_total = tree.data_bytes();
+    // 1. The metadata area first, inline tails included (read from the
+    // sources), so that it can be written before the data: the image is
+    // then final from its start up to the last data block written, and the
+    // build's hash follows the writer.
     let mut rec = Vec::new();
     for id in tree.preorder() {
         let node = tree.node(id);
         let Some(p) = plan.nodes.get(id.index()).and_then(|p| p.as_ref()) else {
-            report.hard_links += 1;
             continue;
         };
         rec.clear();
@@ -86,27 +90,19 @@ pub fn write(
         }
         let head = rec.len();
         rec.resize(head + p.tail as usize, 0);
-        match &node.kind {
-            NodeKind::Dir { .. } => {
-                report.directories += 1;
-                let content = dir_content(plan, tree, id, bs as usize)?;
-                write_content(dev, p, &content, &mut rec[head..], bs)?;
+        if p.tail > 0 {
+            let tail = &mut rec[head..];
+            match &node.kind {
+                NodeKind::Dir { .. } => {
+                    let content = dir_content(plan, tree, id, bs as usize)?;
+                    tail.copy_from_slice(&content[content.len() - tail.len()..]);
+                }
+                NodeKind::Symlink { target } => {
+                    tail.copy_from_slice(&target[target.len() - tail.len()..]);
+                }
+                NodeKind::File { data, .. } => read_tail(data, tail)?,
+                _ => {}
             }
-            NodeKind::Symlink { target } => {
-                report.symlinks += 1;
-                write_content(dev, p, target, &mut rec[head..], bs)?;
-            }
-            NodeKind::File { data, .. } => {
-                report.files += 1;
-                report.data_bytes += data.len();
-                write_file(dev, p, data, &mut rec[head..], bs, &|| tree.path_of(id))?;
-                progress(Tick {
-                    data_done: report.data_bytes,
-                    data_total,
-                    final_below: 0,
-                });
-            }
-            _ => report.other += 1,
         }
         let at = usize::try_from(p.offset()).map_err(|_| ErofsError::TooLarge)?;
         meta.get_mut(at..at + rec.len())
@@ -121,12 +117,100 @@ pub fn write(
         .copy_from_slice(&plan.superblock.encode());
     superblock::seal(&mut meta[..bs as usize]);
     dev.write_at(0, &meta)?;
+    let mut final_below = meta.len() as u64;
+    drop(meta);
+
+    // 2. The data, in block order (the planner handed blocks out in this
+    // same pre-order), each node's tail again into a scratch buffer.
+    let mut scratch = Vec::new();
+    for id in tree.preorder() {
+        let node = tree.node(id);
+        let Some(p) = plan.nodes.get(id.index()).and_then(|p| p.as_ref()) else {
+            report.hard_links += 1;
+            continue;
+        };
+        scratch.clear();
+        scratch.resize(p.tail as usize, 0);
+        match &node.kind {
+            NodeKind::Dir { .. } => {
+                report.directories += 1;
+                let content = dir_content(plan, tree, id, bs as usize)?;
+                write_content(dev, p, &content, &mut scratch, bs)?;
+            }
+            NodeKind::Symlink { target } => {
+                report.symlinks += 1;
+                write_content(dev, p, target, &mut scratch, bs)?;
+            }
+            NodeKind::File { data, .. } => {
+                report.files += 1;
+                report.data_bytes += data.len();
+                write_file(dev, p, data, &mut scratch, bs, &|| tree.path_of(id))?;
+            }
+            _ => report.other += 1,
+        }
+        final_below = final_below.max(data_end(p, bs));
+        if matches!(node.kind, NodeKind::File { .. }) {
+            progress(Tick {
+                data_done: report.data_bytes,
+                data_total,
+                final_below,
+            });
+        }
+    }
     progress(Tick {
         data_done: data_total,
         data_total,
         final_below: plan.geo.bytes(),
     });
     Ok(report)
+}
+
+/// Where the last block this node writes ends (0 when it writes none).
+fn data_end(p: &InodePlan, bs: u64) -> u64 {
+    let blocks = match &p.data {
+        Data::Blocks {
+            start,
+            count,
+            owner: true,
+        } => u64::from(*start) + u64::from(*count),
+        Data::Compressed { start, extents } => u64::from(*start) + extents.len() as u64,
+        Data::Chunks { map, chunk_bits } => {
+            // A chunk holds `chunk` bytes, the last one what is left.
+            let chunk = bs << chunk_bits;
+            map.iter()
+                .enumerate()
+                .filter(|(_, &a)| a != super::inode::NULL_ADDR)
+                .map(|(i, &a)| {
+                    let left = p.inode.size.saturating_sub(i as u64 * chunk);
+                    u64::from(a) + chunk.min(left).div_ceil(bs)
+                })
+                .max()
+                .unwrap_or(0)
+        }
+        _ => 0,
+    };
+    blocks * bs
+}
+
+/// The last `tail.len()` bytes of a file, for its inode record.
+fn read_tail(data: &FileData, tail: &mut [u8]) -> Result<(), ErofsError> {
+    match data {
+        FileData::Inline(b) => {
+            tail.copy_from_slice(&b[b.len() - tail.len()..]);
+            Ok(())
+        }
+        FileData::Host { path, len, .. } => {
+            let f = File::open(path).map_err(host_err(path))?;
+            let at = len - tail.len() as u64;
+            f.read_exact_at(tail, at).map_err(|_| {
+                ErofsError::Io(IoError::SourceChanged {
+                    path: path.clone(),
+                    expected: *len,
+                    found: f.metadata().map(|m| m.len()).unwrap_or(0),
+                })
+            })
+        }
+    }
 }
 
 /// A directory's bytes: full blocks zero padded, the last one to its used
