@@ -258,6 +258,13 @@ pub fn plan(tree: &Tree, opts: &ErofsOptions) -> Result<ErofsPlan, ErofsError> {
         dedupe::Dups::default()
     };
 
+    // Files to compress, cut into extents on every core up front.
+    let mut packed = if opts.lz4 {
+        compress_all(tree, &order, &dups, bs64)?
+    } else {
+        Default::default()
+    };
+
     // Sizes, layouts and inode fields; nids and blocks come after.
     let mut nodes: Vec<Option<InodePlan>> = vec![None; tree.nodes.len()];
     let (mut compact, mut extended, mut inline_n, mut chunked) = (0u64, 0u64, 0u64, 0u64);
@@ -319,10 +326,8 @@ pub fn plan(tree: &Tree, opts: &ErofsOptions) -> Result<ErofsPlan, ErofsError> {
                     chunked += 1;
                 }
             }
-            NodeKind::File { data: fd, .. }
-                if opts.lz4 && size > bs64 && !dups.shares_blocks(id) =>
-            {
-                if let Some(extents) = compress_plan(fd, bs64)? {
+            NodeKind::File { .. } if packed.contains_key(&id) => {
+                if let Some(extents) = packed.remove(&id).flatten() {
                     saved += size.div_ceil(bs64) - extents.len() as u64;
                     compressed += 1;
                     inode.layout = DataLayout::CompressedFull;
@@ -526,4 +531,55 @@ fn chunk_map(segs: &[(u64, u64)], len: u64, bs: u64) -> (u8, Vec<u32>) {
 fn compress_plan(data: &FileData, bs: u64) -> Result<Option<Vec<zmap::Extent>>, ErofsError> {
     let len = data.len();
     zmap::with_window(data, |w| zmap::plan(w, len, bs))
+}
+
+/// Cuts every file that may compress (larger than a block, not a sparse
+/// host file, not sharing blocks through dedupe) into extents, on every
+/// core; the result depends only on each file's bytes.
+fn compress_all(
+    tree: &Tree,
+    order: &[NodeId],
+    dups: &dedupe::Dups,
+    bs: u64,
+) -> Result<std::collections::HashMap<NodeId, Option<Vec<zmap::Extent>>>, ErofsError> {
+    let work: Vec<(NodeId, &FileData)> = order
+        .iter()
+        .filter_map(|&id| match &tree.node(id).kind {
+            NodeKind::File { data, sparse } if data.len() > bs && !dups.shares_blocks(id) => {
+                let sparse_host = *sparse && matches!(data, FileData::Host { .. });
+                (!sparse_host).then_some((id, data))
+            }
+            _ => None,
+        })
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(work.len().max(1));
+    type Found = Vec<(NodeId, Option<Vec<zmap::Extent>>)>;
+    let results: Vec<Result<Found, ErofsError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&(id, data)) = work.get(k) else {
+                            return Ok(mine);
+                        };
+                        mine.push((id, compress_plan(data, bs)?));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut out = std::collections::HashMap::with_capacity(work.len());
+    for r in results {
+        out.extend(r?);
+    }
+    Ok(out)
 }

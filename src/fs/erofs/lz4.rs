@@ -46,7 +46,32 @@ fn push_len(out: &mut Vec<u8>, mut n: usize) {
 }
 
 fn read_u32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(w)
+}
+
+fn read_u64(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// How many bytes from `a` and `b` on are equal, up to `limit` (`b > a`,
+/// `b + len <= limit`): eight at a time, then byte by byte.
+fn common_len(src: &[u8], a: usize, b: usize, limit: usize) -> usize {
+    let mut n = 0;
+    while b + n + 8 <= limit {
+        let x = read_u64(src, a + n) ^ read_u64(src, b + n);
+        if x != 0 {
+            return n + (x.trailing_zeros() / 8) as usize;
+        }
+        n += 8;
+    }
+    while b + n < limit && src[a + n] == src[b + n] {
+        n += 1;
+    }
+    n
 }
 
 fn hash(v: u32) -> usize {
@@ -83,7 +108,9 @@ fn final_cost(n: usize) -> usize {
 pub fn compress_dest_size(src: &[u8], cap: usize) -> (usize, Vec<u8>) {
     let mut out = Vec::with_capacity(cap);
     let len = src.len();
-    let mut table = vec![u32::MAX; 1 << HASH_LOG];
+    // Positions + 1 (0: empty); inputs are at most 64 KiB.
+    let mut table = [0u16; 1 << HASH_LOG];
+    debug_assert!(src.len() <= 1 << 16);
     let mut anchor = 0usize;
     let mut ip = 0usize;
     let mut misses = 0usize;
@@ -97,10 +124,10 @@ pub fn compress_dest_size(src: &[u8], cap: usize) -> (usize, Vec<u8>) {
             let v = read_u32(src, ip);
             let h = hash(v);
             let cand = table[h];
-            table[h] = ip as u32;
-            let hit = cand != u32::MAX
-                && ip - cand as usize <= MAX_OFFSET
-                && read_u32(src, cand as usize) == v;
+            table[h] = (ip + 1) as u16;
+            let hit = cand != 0
+                && ip - (cand as usize - 1) <= MAX_OFFSET
+                && read_u32(src, cand as usize - 1) == v;
             if !hit {
                 // Skip faster through data that does not repeat.
                 misses += 1;
@@ -108,11 +135,8 @@ pub fn compress_dest_size(src: &[u8], cap: usize) -> (usize, Vec<u8>) {
                 continue;
             }
             misses = 0;
-            let cand = cand as usize;
-            let mut mlen = MIN_MATCH;
-            while ip + mlen < match_end_limit && src[cand + mlen] == src[ip + mlen] {
-                mlen += 1;
-            }
+            let cand = cand as usize - 1;
+            let mlen = MIN_MATCH + common_len(src, cand + MIN_MATCH, ip + MIN_MATCH, match_end_limit);
             let lits = ip - anchor;
             let cost = 1 + extra_len_bytes(lits) + lits + 2 + extra_len_bytes(mlen - MIN_MATCH);
             if out.len() + cost + reserve > cap {
@@ -122,7 +146,7 @@ pub fn compress_dest_size(src: &[u8], cap: usize) -> (usize, Vec<u8>) {
             ip += mlen;
             anchor = ip;
             if ip >= 2 && ip - 2 < match_start_limit {
-                table[hash(read_u32(src, ip - 2))] = (ip - 2) as u32;
+                table[hash(read_u32(src, ip - 2))] = (ip - 1) as u16;
             }
         }
     }

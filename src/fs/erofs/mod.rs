@@ -25,6 +25,7 @@ pub mod volume;
 mod write;
 pub mod xattr;
 pub mod zmap;
+mod zwrite;
 
 pub use layout::{ErofsPlan, Geometry};
 pub use write::{write, ErofsReport};

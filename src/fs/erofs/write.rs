@@ -8,6 +8,7 @@ use super::dir;
 use super::layout::{dir_entries, file_type, Data, ErofsPlan, InodePlan};
 use super::superblock;
 use super::zmap;
+use super::zwrite;
 use super::ErofsError;
 use crate::bytes::hex;
 use crate::io::{host_err, BlockDevice, IoError};
@@ -117,13 +118,52 @@ pub fn write(
         .copy_from_slice(&plan.superblock.encode());
     superblock::seal(&mut meta[..bs as usize]);
     dev.write_at(0, &meta)?;
-    let mut final_below = meta.len() as u64;
     drop(meta);
 
     // 2. The data, in block order (the planner handed blocks out in this
-    // same pre-order), each node's tail again into a scratch buffer.
+    // same pre-order), each node's tail again into a scratch buffer;
+    // compressed files' blocks come from the compressing workers.
+    let order = tree.preorder();
+    let packed: Vec<(&FileData, &[zmap::Extent])> = order
+        .iter()
+        .filter_map(|&id| {
+            let p = plan.nodes.get(id.index())?.as_ref()?;
+            match (&p.data, &tree.node(id).kind) {
+                (Data::Compressed { extents, .. }, NodeKind::File { data, .. }) => {
+                    Some((data, extents.as_slice()))
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    zwrite::with_compressed(&packed, bs, |pull| {
+        write_data(plan, tree, dev, &order, pull, &mut report, meta_len as u64, progress)
+    })?;
+    progress(Tick {
+        data_done: data_total,
+        data_total,
+        final_below: plan.geo.bytes(),
+    });
+    Ok(report)
+}
+
+/// Pass 2 of [`write`]: every node's data blocks, in block order.
+#[allow(clippy::too_many_arguments)]
+fn write_data(
+    plan: &ErofsPlan,
+    tree: &Tree,
+    dev: &mut dyn BlockDevice,
+    order: &[NodeId],
+    pull: &mut dyn FnMut() -> Result<Vec<u8>, ErofsError>,
+    report: &mut ErofsReport,
+    meta_len: u64,
+    progress: &mut dyn FnMut(Tick),
+) -> Result<(), ErofsError> {
+    let bs = u64::from(plan.geo.block_size);
+    let data_total = tree.data_bytes();
+    let mut final_below = meta_len;
     let mut scratch = Vec::new();
-    for id in tree.preorder() {
+    for &id in order {
         let node = tree.node(id);
         let Some(p) = plan.nodes.get(id.index()).and_then(|p| p.as_ref()) else {
             report.hard_links += 1;
@@ -144,7 +184,25 @@ pub fn write(
             NodeKind::File { data, .. } => {
                 report.files += 1;
                 report.data_bytes += data.len();
-                write_file(dev, p, data, &mut scratch, bs, &|| tree.path_of(id))?;
+                if let Data::Compressed { start, extents } = &p.data {
+                    if let FileData::Host {
+                        path,
+                        sha256: Some(want),
+                        ..
+                    } = data
+                    {
+                        let f = File::open(path).map_err(host_err(path))?;
+                        verify_sha(&f, path, want, &|| tree.path_of(id))?;
+                    }
+                    let mut at = u64::from(*start) * bs;
+                    for _ in 0..zwrite::runs(extents.len()) {
+                        let blocks = pull()?;
+                        crate::io::write_nonzero(dev, at, &blocks)?;
+                        at += blocks.len() as u64;
+                    }
+                } else {
+                    write_file(dev, p, data, &mut scratch, bs, &|| tree.path_of(id))?;
+                }
             }
             _ => report.other += 1,
         }
@@ -157,12 +215,7 @@ pub fn write(
             });
         }
     }
-    progress(Tick {
-        data_done: data_total,
-        data_total,
-        final_below: plan.geo.bytes(),
-    });
-    Ok(report)
+    Ok(())
 }
 
 /// Where the last block this node writes ends (0 when it writes none).
@@ -274,18 +327,6 @@ fn write_file(
     bs: u64,
     image_path: &dyn Fn() -> String,
 ) -> Result<(), ErofsError> {
-    if let Data::Compressed { start, extents } = &p.data {
-        if let FileData::Host {
-            path,
-            sha256: Some(want),
-            ..
-        } = data
-        {
-            let f = File::open(path).map_err(host_err(path))?;
-            verify_sha(&f, path, want, image_path)?;
-        }
-        return write_compressed(dev, data, *start, extents, bs);
-    }
     let (path, len, sha) = match data {
         FileData::Inline(b) => return write_content(dev, p, b, tail, bs),
         FileData::Host { path, len, sha256 } => (path, *len, sha256),
@@ -323,47 +364,6 @@ fn write_file(
         })?;
     }
     check_len(&f, path, len)
-}
-
-/// Compresses a file again, extent by extent as planned (the compressor is
-/// deterministic, so each extent comes out as long as the plan says),
-/// writing one block per extent.
-fn write_compressed(
-    dev: &mut dyn BlockDevice,
-    data: &FileData,
-    start: u32,
-    extents: &[zmap::Extent],
-    bs: u64,
-) -> Result<(), ErofsError> {
-    let size = data.len();
-    let mut at = u64::from(start) * bs;
-    // The window's reader speaks io::Error; a failure of ours is kept
-    // whole here and returned as it was.
-    let mut failure: Option<ErofsError> = None;
-    let walked = zmap::with_window(data, |w| {
-        let mut p = 0u64;
-        for want in extents {
-            let (got, block) = zmap::extent_at(w, p, size, bs)?;
-            let step = if got != *want {
-                Err(ErofsError::Internal(
-                    "a file compressed differently from its plan: did it change during the build?",
-                ))
-            } else {
-                crate::io::write_nonzero(dev, at, &block).map_err(ErofsError::from)
-            };
-            if let Err(e) = step {
-                failure = Some(e);
-                return Err(std::io::Error::other("stopped"));
-            }
-            at += bs;
-            p += u64::from(got.len);
-        }
-        Ok(())
-    });
-    match failure {
-        Some(e) => Err(e),
-        None => walked,
-    }
 }
 
 fn check_len(f: &File, path: &Path, expected: u64) -> Result<(), ErofsError> {
