@@ -136,7 +136,8 @@ pub fn compress_dest_size(src: &[u8], cap: usize) -> (usize, Vec<u8>) {
             }
             misses = 0;
             let cand = cand as usize - 1;
-            let mlen = MIN_MATCH + common_len(src, cand + MIN_MATCH, ip + MIN_MATCH, match_end_limit);
+            let mlen =
+                MIN_MATCH + common_len(src, cand + MIN_MATCH, ip + MIN_MATCH, match_end_limit);
             let lits = ip - anchor;
             let cost = 1 + extra_len_bytes(lits) + lits + 2 + extra_len_bytes(mlen - MIN_MATCH);
             if out.len() + cost + reserve > cap {

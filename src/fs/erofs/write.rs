@@ -137,7 +137,16 @@ pub fn write(
         })
         .collect();
     zwrite::with_compressed(&packed, bs, |pull| {
-        write_data(plan, tree, dev, &order, pull, &mut report, meta_len as u64, progress)
+        write_data(
+            plan,
+            tree,
+            dev,
+            &order,
+            pull,
+            &mut report,
+            meta_len as u64,
+            progress,
+        )
     })?;
     progress(Tick {
         data_done: data_total,

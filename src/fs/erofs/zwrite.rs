@@ -97,7 +97,9 @@ pub fn with_compressed<T>(
         let mut k = 0usize;
         let mut pull = || -> Result<Vec<u8>, ErofsError> {
             if k >= jobs.len() {
-                return Err(ErofsError::Internal("more compressed runs pulled than planned"));
+                return Err(ErofsError::Internal(
+                    "more compressed runs pulled than planned",
+                ));
             }
             let blocks = {
                 let mut st = lock();
