@@ -151,8 +151,12 @@ JSON
     echo "fstool erofs lz4 vs mkfs.erofs -zlz4:      $(ratio "${T[mkfs.erofs-lz4]}" "${T[fstool-erofs-lz4]}")x faster"
     run fstool-erofs-lz4-dedupe "$FSTOOL" build "$OUT/erofs-lz4-dedupe.json" -o "$OUT/fstool-erofs-lz4-dedupe.img" -q
     sizes=(fstool-erofs fstool-erofs-dedupe mkfs.erofs fstool-erofs-lz4 mkfs.erofs-lz4 fstool-erofs-lz4-dedupe)
-    # -Ededupe came with erofs-utils 1.6; Debian 12 has 1.5.
-    if mkfs.erofs -Ededupe -zlz4 "$OUT/probe.img" "$TREE" >/dev/null 2>&1; then
+    # -Ededupe came with erofs-utils 1.6 (Debian 12 has 1.5, which ignores
+    # unknown -E options): check the version mkfs.erofs prints.
+    mkdir -p "$OUT/probe.d"
+    ver=$(mkfs.erofs "$OUT/probe.img" "$OUT/probe.d" 2>&1 | sed -n 's/^mkfs.erofs \([0-9.]*\).*/\1/p' | head -1)
+    rm -rf "$OUT/probe.d"
+    if [ "$(printf '%s\n1.6\n' "$ver" | sort -V | head -1)" = 1.6 ]; then
         run mkfs.erofs-lz4-dedupe mkfs.erofs -Ededupe -zlz4 -T0 --all-root "$OUT/mkfs.erofs-lz4-dedupe.img" "$TREE"
         echo "fstool erofs lz4+dedupe vs mkfs.erofs -Ededupe -zlz4: $(ratio "${T[mkfs.erofs-lz4-dedupe]}" "${T[fstool-erofs-lz4-dedupe]}")x faster"
         sizes+=(mkfs.erofs-lz4-dedupe)
