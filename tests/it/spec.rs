@@ -494,6 +494,10 @@ type = "msdata"
 type = "ntfs"
 mft_record_size = 4096
 short_names = false
+
+[[partitions]]
+type = "root-verity-sig"
+signature = { key = "key.pem", certificate = "cert.pem" }
 "#;
 
 /// Every object's keys in `v`, keyed by the `$defs` name that describes it.
