@@ -560,3 +560,60 @@ fn diff_skips_common_holes_and_finds_bytes_in_a_hole() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&((12u64 << 20) + 5).to_string()), "{text}");
 }
+
+/// FAT: extract, rebuild from the extracted tree, same SHA-256, with the
+/// source's times kept (`time_policy = "preserve"`) at FAT's resolution
+/// (even seconds, after 1980).
+#[test]
+fn fat_extract_rebuilds_identically_with_preserved_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    write_file(&src, "Long File Name.txt", b"hello\n");
+    write_file(&src, "dir/sub/data.bin", &pattern(70_000, 3));
+    write_file(&src, "dir/naïve ünïcode.txt", b"x");
+    write_file(&src, "empty", b"");
+    // Directories last: writing their files moved their times.
+    let all = [
+        "Long File Name.txt",
+        "dir/sub/data.bin",
+        "dir/naïve ünïcode.txt",
+        "empty",
+        "dir/sub",
+        "dir",
+        "",
+    ];
+    for (i, rel) in all.iter().enumerate() {
+        let t = filetime::FileTime::from_unix_time(1_600_000_000 + 2 * i as i64, 0);
+        filetime::set_file_times(src.join(rel), t, t).unwrap();
+    }
+    let spec = |name: &str, from: &Path| {
+        let p = dir.path().join(name);
+        std::fs::write(
+            &p,
+            format!(
+                "version = 1\nseed = \"fat-rt\"\nsource_date_epoch = {EPOCH}\ntime_policy = \"preserve\"\n\n\
+                 [filesystem]\ntype = \"fat32\"\nsize = \"40MiB\"\nsource = {}\nlabel = \"RT\"\n",
+                toml_path(from)
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let img = dir.path().join("a.img");
+    let sha_a = build_ok(&spec("a.toml", &src), &img, &[]);
+    let x = dir.path().join("x");
+    fstool_ok(&[os("extract"), img.as_os_str(), x.as_os_str()]);
+    assert_eq!(files(&x), files(&src));
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(x.join("dir/sub/data.bin"))
+            .unwrap()
+            .mtime(),
+        1_600_000_002
+    );
+    let sha_b = build_ok(&spec("b.toml", &x), &dir.path().join("b.img"), &[]);
+    assert_eq!(
+        sha_a, sha_b,
+        "rebuilding the extracted FAT tree changed the image"
+    );
+}
