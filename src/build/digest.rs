@@ -27,7 +27,6 @@ use crate::spec::Spec;
 use crate::tree::{FileData, Meta, NodeKind, Timestamp, Tree};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -264,14 +263,6 @@ fn hash_file(path: &Path) -> Result<[u8; 32], DigestError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut f = std::fs::File::open(path).map_err(err)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(err)?;
-        if n == 0 {
-            return Ok(h.finalize().into());
-        }
-        h.update(&buf[..n]);
-    }
+    let f = std::fs::File::open(path).map_err(err)?;
+    Ok(crate::io::sha256_read(f).map_err(err)?.0)
 }

@@ -406,6 +406,26 @@ impl AtomicOutput {
     }
 }
 
+/// SHA-256 of everything `r` yields, read in [`CHUNK`]s, and how many
+/// bytes that was.
+pub fn sha256_read(mut r: impl std::io::Read) -> std::io::Result<([u8; 32], u64)> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Ok((h.finalize().into(), total)),
+            Ok(n) => {
+                h.update(&buf[..n]);
+                total += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Feeds `n` zero bytes to a SHA-256 (holes of sparse files and images hash
 /// as zeros without being read).
 pub fn hash_zeros(h: &mut sha2::Sha256, mut n: u64) {

@@ -8,7 +8,6 @@ use crate::io::host_err;
 use crate::tree::{FileData, NodeId, NodeKind, Tree};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::io::Read;
 
 /// The groups found: for each node, the node whose blocks it reuses, and
 /// whether it stores its data in shared blocks (plain layout, no inline
@@ -31,25 +30,15 @@ impl Dups {
 }
 
 fn content_hash(data: &FileData, path: &dyn Fn() -> String) -> Result<[u8; 32], ErofsError> {
-    let mut h = Sha256::new();
     match data {
-        FileData::Inline(b) => h.update(b),
+        FileData::Inline(b) => Ok(Sha256::digest(b).into()),
         FileData::Host {
             path: host,
             sha256,
             len,
         } => {
-            let mut f = std::fs::File::open(host).map_err(host_err(host))?;
-            let mut buf = vec![0u8; crate::io::CHUNK];
-            let mut total = 0u64;
-            loop {
-                let n = f.read(&mut buf).map_err(host_err(host))?;
-                if n == 0 {
-                    break;
-                }
-                total += n as u64;
-                h.update(&buf[..n]);
-            }
+            let f = std::fs::File::open(host).map_err(host_err(host))?;
+            let (got, total) = crate::io::sha256_read(f).map_err(host_err(host))?;
             if total != *len {
                 return Err(ErofsError::Io(crate::io::IoError::SourceChanged {
                     path: host.clone(),
@@ -57,7 +46,6 @@ fn content_hash(data: &FileData, path: &dyn Fn() -> String) -> Result<[u8; 32], 
                     found: total,
                 }));
             }
-            let got: [u8; 32] = h.finalize().into();
             if let Some(want) = sha256 {
                 if want != &got {
                     return Err(ErofsError::Sha256Mismatch {
@@ -67,10 +55,9 @@ fn content_hash(data: &FileData, path: &dyn Fn() -> String) -> Result<[u8; 32], 
                     });
                 }
             }
-            return Ok(got);
+            Ok(got)
         }
     }
-    Ok(h.finalize().into())
 }
 
 /// Finds duplicate files among `order` (inode owners in pre-order).

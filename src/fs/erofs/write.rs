@@ -15,9 +15,7 @@ use crate::io::{host_err, BlockDevice, IoError};
 use crate::progress::Tick;
 use crate::tree::{FileData, NodeId, NodeKind, Tree};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -394,17 +392,7 @@ fn verify_sha(
     want: &[u8; 32],
     image_path: &dyn Fn() -> String,
 ) -> Result<(), ErofsError> {
-    let mut h = Sha256::new();
-    let mut r = f;
-    let mut buf = vec![0u8; crate::io::CHUNK];
-    loop {
-        let n = r.read(&mut buf).map_err(host_err(path))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    let got: [u8; 32] = h.finalize().into();
+    let (got, _) = crate::io::sha256_read(f).map_err(host_err(path))?;
     if &got != want {
         return Err(ErofsError::Sha256Mismatch {
             path: format!("{} (from {})", image_path(), path.display()),
