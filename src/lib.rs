@@ -9,6 +9,7 @@ pub mod container;
 pub mod fs;
 pub mod inspect;
 pub mod io;
+pub mod par;
 pub mod part;
 pub mod plan;
 pub mod progress;

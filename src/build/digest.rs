@@ -28,7 +28,6 @@ use crate::tree::{FileData, Meta, NodeKind, Timestamp, Tree};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Why the digest could not be computed: an input could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -182,9 +181,6 @@ fn meta(m: &Meta) -> Value {
     })
 }
 
-/// (pre-order index, content SHA-256) pairs one hashing thread found.
-type Hashed = Vec<(usize, [u8; 32])>;
-
 /// The content SHA-256 of every regular file of `tree`, in pre-order
 /// (`None` for other entries). Host files without a manifest `sha256` are
 /// read on every core.
@@ -203,37 +199,13 @@ fn content_hashes(tree: &Tree) -> Result<Vec<Option<[u8; 32]>>, DigestError> {
             }
         }
     }
-    let next = AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(to_read.len().max(1));
-    let results: Vec<Result<Hashed, DigestError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let k = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&(i, path, len)) = to_read.get(k) else {
-                            return Ok(mine);
-                        };
-                        let h = hash_file(path)?;
-                        check_len(path, len)?;
-                        mine.push((i, h));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
-    for r in results {
-        for (i, h) in r? {
-            out[i] = Some(h);
-        }
+    let hashed = crate::par::try_map(&to_read, |&(_, path, len)| {
+        let h = hash_file(path)?;
+        check_len(path, len)?;
+        Ok(h)
+    })?;
+    for (&(i, _, _), h) in to_read.iter().zip(hashed) {
+        out[i] = Some(h);
     }
     Ok(out)
 }

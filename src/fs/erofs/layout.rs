@@ -552,34 +552,6 @@ fn compress_all(
             _ => None,
         })
         .collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(work.len().max(1));
-    type Found = Vec<(NodeId, Option<Vec<zmap::Extent>>)>;
-    let results: Vec<Result<Found, ErofsError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(&(id, data)) = work.get(k) else {
-                            return Ok(mine);
-                        };
-                        mine.push((id, compress_plan(data, bs)?));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
-    let mut out = std::collections::HashMap::with_capacity(work.len());
-    for r in results {
-        out.extend(r?);
-    }
-    Ok(out)
+    let extents = crate::par::try_map(&work, |&(_, data)| compress_plan(data, bs))?;
+    Ok(work.iter().map(|&(id, _)| id).zip(extents).collect())
 }
