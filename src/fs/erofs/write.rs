@@ -89,19 +89,21 @@ pub fn write(
         }
         let head = rec.len();
         rec.resize(head + p.tail as usize, 0);
-        if p.tail > 0 {
-            let tail = &mut rec[head..];
-            match &node.kind {
-                NodeKind::Dir { .. } => {
-                    let content = dir_content(plan, tree, id, bs as usize)?;
-                    tail.copy_from_slice(&content[content.len() - tail.len()..]);
-                }
-                NodeKind::Symlink { target } => {
-                    tail.copy_from_slice(&target[target.len() - tail.len()..]);
-                }
-                NodeKind::File { data, .. } => read_tail(data, tail)?,
-                _ => {}
+        let tail = &mut rec[head..];
+        match &node.kind {
+            NodeKind::Dir { .. } if p.tail > 0 => {
+                let content = dir_content(plan, tree, id, bs as usize)?;
+                tail.copy_from_slice(&content[content.len() - tail.len()..]);
             }
+            NodeKind::Symlink { target } => {
+                tail.copy_from_slice(&target[target.len() - tail.len()..]);
+            }
+            // A file without blocks is read only here: its size is checked
+            // here too.
+            NodeKind::File { data, .. } if p.tail > 0 || p.data == Data::None => {
+                read_tail(data, tail)?
+            }
+            _ => {}
         }
         let at = usize::try_from(p.offset()).map_err(|_| ErofsError::TooLarge)?;
         meta.get_mut(at..at + rec.len())
@@ -169,24 +171,25 @@ fn write_data(
     let bs = u64::from(plan.geo.block_size);
     let data_total = tree.data_bytes();
     let mut final_below = meta_len;
-    let mut scratch = Vec::new();
     for &id in order {
         let node = tree.node(id);
         let Some(p) = plan.nodes.get(id.index()).and_then(|p| p.as_ref()) else {
             report.hard_links += 1;
             continue;
         };
-        scratch.clear();
-        scratch.resize(p.tail as usize, 0);
+        // Tails are in the metadata already: only blocks are written here.
+        let owns_blocks = matches!(p.data, Data::Blocks { owner: true, .. });
         match &node.kind {
             NodeKind::Dir { .. } => {
                 report.directories += 1;
-                let content = dir_content(plan, tree, id, bs as usize)?;
-                write_content(dev, p, &content, &mut scratch, bs)?;
+                if owns_blocks {
+                    let content = dir_content(plan, tree, id, bs as usize)?;
+                    write_blocks(dev, p, &content, bs)?;
+                }
             }
             NodeKind::Symlink { target } => {
                 report.symlinks += 1;
-                write_content(dev, p, target, &mut scratch, bs)?;
+                write_blocks(dev, p, target, bs)?;
             }
             NodeKind::File { data, .. } => {
                 report.files += 1;
@@ -208,7 +211,7 @@ fn write_data(
                         at += blocks.len() as u64;
                     }
                 } else {
-                    write_file(dev, p, data, &mut scratch, bs, &|| tree.path_of(id))?;
+                    write_file(dev, p, data, bs, &|| tree.path_of(id))?;
                 }
             }
             _ => report.other += 1,
@@ -261,6 +264,7 @@ fn read_tail(data: &FileData, tail: &mut [u8]) -> Result<(), ErofsError> {
         }
         FileData::Host { path, len, .. } => {
             let f = File::open(path).map_err(host_err(path))?;
+            check_len(&f, path, *len)?;
             let at = len - tail.len() as u64;
             f.read_exact_at(tail, at).map_err(|_| {
                 ErofsError::Io(IoError::SourceChanged {
@@ -304,17 +308,15 @@ fn dir_content(
     Ok(out)
 }
 
-/// Writes in-memory content: whole blocks to the data area, the tail into
-/// the inode record.
-fn write_content(
+/// Writes the block part of in-memory content (all but the inline tail)
+/// to the data area.
+fn write_blocks(
     dev: &mut dyn BlockDevice,
     p: &InodePlan,
     content: &[u8],
-    tail: &mut [u8],
     bs: u64,
 ) -> Result<(), ErofsError> {
-    let body = content.len() - tail.len();
-    tail.copy_from_slice(&content[body..]);
+    let body = content.len() - p.tail as usize;
     if let Data::Blocks {
         start, owner: true, ..
     } = p.data
@@ -324,26 +326,29 @@ fn write_content(
     Ok(())
 }
 
-/// Streams a regular file: its block part to the data area (or chunk by
-/// chunk for sparse files), its tail into the inode record.
+/// Streams a regular file's block part to the data area (or chunk by
+/// chunk for sparse files); its tail went into the inode record with the
+/// metadata. A file without blocks is opened only for a `sha256` check.
 fn write_file(
     dev: &mut dyn BlockDevice,
     p: &InodePlan,
     data: &FileData,
-    tail: &mut [u8],
     bs: u64,
     image_path: &dyn Fn() -> String,
 ) -> Result<(), ErofsError> {
     let (path, len, sha) = match data {
-        FileData::Inline(b) => return write_content(dev, p, b, tail, bs),
+        FileData::Inline(b) => return write_blocks(dev, p, b, bs),
         FileData::Host { path, len, sha256 } => (path, *len, sha256),
     };
+    if p.data == Data::None && sha.is_none() {
+        return Ok(());
+    }
     let mut f = File::open(path).map_err(host_err(path))?;
     check_len(&f, path, len)?;
     if let Some(want) = sha {
         verify_sha(&f, path, want, image_path)?;
     }
-    let body = len - tail.len() as u64;
+    let body = len - u64::from(p.tail);
     match &p.data {
         Data::Blocks {
             start, owner: true, ..
@@ -360,15 +365,6 @@ fn write_file(
             }
         }
         _ => {}
-    }
-    if !tail.is_empty() {
-        f.read_exact_at(tail, body).map_err(|_| {
-            ErofsError::Io(IoError::SourceChanged {
-                path: path.clone(),
-                expected: len,
-                found: f.metadata().map(|m| m.len()).unwrap_or(0),
-            })
-        })?;
     }
     check_len(&f, path, len)
 }
