@@ -62,12 +62,11 @@ pub(super) fn reuse(
         Ok(m) if m.is_file() && m.len() == planned.size() => {}
         _ => return Ok(None),
     }
-    let Some(report) = report_from(&stored, planned, output) else {
+    let Some(mut report) = report_from(&stored, planned, output) else {
         return Ok(None);
     };
     let out = AtomicOutput::create(output)?;
     crate::io::copy_image(&image, &out.file()?, output)?;
-    let mut report = report;
     if report.sha256.is_none() && hash {
         report.sha256 = Some(super::output::sha256_file(out.path())?);
     }

@@ -113,7 +113,9 @@ pub fn with_window<T>(
                 Ok(())
             };
             let mut w = Window::new(bytes.len() as u64, &mut read);
-            f(&mut w).map_err(|e| ErofsError::Internal(leak(e)))
+            // The bytes are in memory and cannot change: a failure here is
+            // fstool's own.
+            f(&mut w).map_err(|_| ErofsError::Internal("reading inline file data"))
         }
         FileData::Host { path, len, .. } => {
             use std::os::unix::fs::FileExt;
@@ -132,11 +134,6 @@ pub fn with_window<T>(
             Ok(out)
         }
     }
-}
-
-/// Inline bytes are in memory: failing to read them is a bug.
-fn leak(_: std::io::Error) -> &'static str {
-    "reading inline file data"
 }
 
 /// Cuts a file of `size` bytes into extents; `None` when compressing would
