@@ -72,32 +72,24 @@ fn newline_tar(dir: &Path) {
         }
         format!("{len} {body}")
     };
-    let header = |name: &str, typ: u8, size: usize| {
-        let mut h = [0u8; 512];
-        h[..name.len()].copy_from_slice(name.as_bytes());
-        h[100..107].copy_from_slice(b"0000644");
-        h[108..115].copy_from_slice(b"0000000");
-        h[116..123].copy_from_slice(b"0000000");
-        h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
-        h[136..147].copy_from_slice(b"00000000000");
-        h[156] = typ;
-        h[257..263].copy_from_slice(b"ustar\0");
-        h[263..265].copy_from_slice(b"00");
-        h[148..156].copy_from_slice(b"        ");
-        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    let header = |path: &str, kind: tar::EntryType, size: usize| {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(path).unwrap();
+        h.set_entry_type(kind);
+        h.set_mode(0o644);
+        h.set_size(size as u64);
+        h.set_cksum();
         h
     };
-    let pad = |v: &mut Vec<u8>| v.resize(v.len().div_ceil(512) * 512, 0);
-    let mut tar = Vec::new();
-    tar.extend_from_slice(&header("pax", b'x', record.len()));
-    tar.extend_from_slice(record.as_bytes());
-    pad(&mut tar);
-    tar.extend_from_slice(&header("short", b'0', 1));
-    tar.extend_from_slice(b"z");
-    pad(&mut tar);
-    tar.extend_from_slice(&[0u8; 1024]);
-    std::fs::write(dir.join("nl.tar"), tar).unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(
+        &header("pax", tar::EntryType::XHeader, record.len()),
+        record.as_bytes(),
+    )
+    .unwrap();
+    b.append(&header("short", tar::EntryType::Regular, 1), &b"z"[..])
+        .unwrap();
+    std::fs::write(dir.join("nl.tar"), b.into_inner().unwrap()).unwrap();
 }
 
 const EXT: &str = "version = 1\n[filesystem]\ntype = \"ext4\"\n";
