@@ -143,10 +143,12 @@ pub fn build_with(
             // A panic in the writer must stop the hasher too, or the scope
             // waits for it for ever.
             let _stop = output::AbortOnUnwind(&follower);
+            let started = std::time::Instant::now();
             let written = planned.write_to(dev.as_mut(), &mut |t| {
                 bar.update(t.data_done, t.data_total);
                 follower.advance(t.final_below);
             });
+            let writer_done = written.is_ok().then(|| started.elapsed());
             match &written {
                 Ok(_) => follower.advance(size),
                 Err(_) => follower.abort(),
@@ -155,7 +157,17 @@ pub fn build_with(
             if written.is_ok() {
                 follower.show_until_done(&hashing, &mut bar);
             }
-            (written, hashing.join())
+            let hashed = hashing.join();
+            if let Some(w) = writer_done {
+                let (first, later) = follower.waited();
+                timing.note(format_args!(
+                    "writer {:.3} s; hasher idle {first:.3} s before the first final byte, \
+                     {later:.3} s later; done {:.3} s after the writer",
+                    w.as_secs_f64(),
+                    started.elapsed().saturating_sub(w).as_secs_f64()
+                ));
+            }
+            (written, hashed)
         });
         let stats = written?;
         let sha256 = match hashed {

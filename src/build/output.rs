@@ -21,6 +21,13 @@ impl Timing {
             last: std::cell::Cell::new(std::time::Instant::now()),
         }
     }
+    /// A line of its own (no phase boundary).
+    pub(super) fn note(&self, what: std::fmt::Arguments) {
+        if self.on {
+            eprintln!("timing:   {what}");
+        }
+    }
+
     pub(super) fn mark(&self, phase: &str) {
         if self.on {
             let now = std::time::Instant::now();
@@ -86,6 +93,10 @@ pub(super) struct FollowingHasher {
     aborted: std::sync::atomic::AtomicBool,
     /// Bytes hashed so far (for progress).
     done: std::sync::atomic::AtomicU64,
+    /// Microseconds spent waiting for the writer, before the first final
+    /// byte and after it (`FSTOOL_TIMING`: where the hash loses time).
+    waited_first: std::sync::atomic::AtomicU64,
+    waited_later: std::sync::atomic::AtomicU64,
 }
 
 impl FollowingHasher {
@@ -97,6 +108,8 @@ impl FollowingHasher {
             watermark: std::sync::atomic::AtomicU64::new(0),
             aborted: std::sync::atomic::AtomicBool::new(false),
             done: std::sync::atomic::AtomicU64::new(0),
+            waited_first: std::sync::atomic::AtomicU64::new(0),
+            waited_later: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -113,8 +126,18 @@ impl FollowingHasher {
                 self.done.load(std::sync::atomic::Ordering::Relaxed),
                 self.size,
             );
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            // Short: the build ends when the hash does, not at the next
+            // tick (the bar itself redraws at its own rate).
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
+    }
+
+    /// Seconds the hasher waited for the writer: before the first final
+    /// byte, and after it.
+    pub(super) fn waited(&self) -> (f64, f64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = |a: &std::sync::atomic::AtomicU64| a.load(Relaxed) as f64 / 1e6;
+        (s(&self.waited_first), s(&self.waited_later))
     }
 
     /// Everything below `offset` is final.
@@ -144,7 +167,13 @@ impl FollowingHasher {
                         "build failed",
                     )));
                 }
+                let idle = std::time::Instant::now();
                 std::thread::sleep(std::time::Duration::from_micros(200));
+                let us = idle.elapsed().as_micros() as u64;
+                match pos {
+                    0 => self.waited_first.fetch_add(us, Ordering::Relaxed),
+                    _ => self.waited_later.fetch_add(us, Ordering::Relaxed),
+                };
                 continue;
             }
             // Holes below the watermark are final zeros: hash them from
