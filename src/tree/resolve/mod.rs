@@ -37,6 +37,7 @@ mod finish;
 mod layers;
 mod permissions;
 mod rules;
+mod scan;
 mod source;
 mod tar;
 use super::{FileData, Meta, Node, NodeId, NodeKind, Timestamp, Tree};

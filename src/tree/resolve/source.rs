@@ -1,7 +1,7 @@
 //! Walking a host directory into the tree.
 
 use super::{Builder, Explicit, FileData, Kind, Meta, Origin, TreeError};
-use crate::tree::host::{self, HostKind};
+use crate::tree::host::HostKind;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -27,15 +27,16 @@ impl Builder {
         let Walk {
             preserve_xattrs,
             keep_setgid,
-            follow_symlinks,
+            ..
         } = how;
+        let mut scan = super::scan::Scan::read(root, how);
         let mut links: BTreeMap<(u64, u64), usize> = BTreeMap::new();
         // Explicit stack: deep trees must not overflow ours.
-        let mut stack: Vec<(PathBuf, usize)> = vec![(root.to_path_buf(), into)];
-        while let Some((hdir, bdir)) = stack.pop() {
+        let mut stack: Vec<(PathBuf, usize, usize)> = vec![(root.to_path_buf(), 0, into)];
+        while let Some((hdir, k, bdir)) = stack.pop() {
             let mut subdirs = Vec::new();
-            let dirf = host::open_dir(&hdir)?;
-            for oname in host::list_dir(&hdir)? {
+            for e in scan.take(k)? {
+                let oname = e.name;
                 let hpath = hdir.join(&oname);
                 let name = std::os::unix::ffi::OsStrExt::as_bytes(oname.as_os_str()).to_vec();
                 if self.whiteout(bdir, &name) {
@@ -45,10 +46,7 @@ impl Builder {
                     path: hpath.display().to_string(),
                     message: format!("name {why}"),
                 })?;
-                let mut he = host::read_entry_in(&dirf, &oname, &hpath)?;
-                if follow_symlinks {
-                    he = host::following_files(he, &hpath)?;
-                }
+                let he = e.entry?;
                 if let Some(key) = he.link_key {
                     if let Some(&ino) = links.get(&key) {
                         self.link(bdir, &name, ino, false, Origin::Source);
@@ -65,11 +63,12 @@ impl Builder {
                 };
                 let mut meta = Meta::new(perm, 0, 0, self.host_time(he.mtime));
                 if preserve_xattrs {
-                    meta.xattrs = host::xattrs(&hpath)?;
+                    meta.xattrs = e.xattrs?;
                 }
+                let child = e.dir.unwrap_or(usize::MAX);
                 if is_dir {
                     if let Some(n) = self.merge_dir(bdir, &name, &meta) {
-                        subdirs.push((hpath, n));
+                        subdirs.push((hpath, child, n));
                         continue;
                     }
                 }
@@ -95,7 +94,7 @@ impl Builder {
                 }
                 let n = self.link(bdir, &name, ino, is_dir, Origin::Source);
                 if is_dir {
-                    subdirs.push((hpath, n));
+                    subdirs.push((hpath, child, n));
                 }
             }
             // Reversed so the first name is walked first (pre-order).

@@ -1,0 +1,114 @@
+//! Reading a host directory tree ahead of the walk, on every core.
+//!
+//! The walk ([`super::source`]) decides what goes into the tree, in one
+//! order, on one thread. What it asks of the host (a sorted listing, one
+//! `lstat`, an access check, a symlink target, xattrs per entry) does not
+//! depend on those decisions, and is most of a scan's time: here it is
+//! done first, directory by directory, spread over the cores one level
+//! of the tree at a time. Nothing here reaches the tree, so thread timing
+//! cannot change it: every result sits at a place fixed by the names.
+//!
+//! Errors are kept, not raised: an entry the walk skips (a whiteout) must
+//! not fail the build, and an error the walk does meet is raised then, in
+//! walk order, as the one-thread walk raised it.
+
+use super::source::Walk;
+use super::TreeError;
+use crate::tree::host::{self, HostEntry, HostKind};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// Every directory under a root, read from the host.
+pub(super) struct Scan {
+    /// Index 0 is the root; an entry's `dir` points further in.
+    dirs: Vec<Option<Listing>>,
+}
+
+/// One directory's sorted entries, or why it could not be listed.
+pub(super) type Listing = Result<Vec<Scanned>, TreeError>;
+
+/// One name in a listing and what the host said of it.
+pub(super) struct Scanned {
+    pub name: OsString,
+    /// `lstat` (and, when the walk follows symlinks to files, the file).
+    pub entry: Result<HostEntry, TreeError>,
+    /// Read only when the walk keeps xattrs.
+    pub xattrs: Result<Vec<(String, Vec<u8>)>, TreeError>,
+    /// Where this directory's own listing is in the [`Scan`].
+    pub dir: Option<usize>,
+}
+
+impl Scan {
+    /// Reads every directory under `root`.
+    pub(super) fn read(root: &Path, how: Walk) -> Scan {
+        let mut dirs: Vec<Option<Listing>> = vec![None];
+        let mut level: Vec<(PathBuf, usize)> = vec![(root.to_path_buf(), 0)];
+        while !level.is_empty() {
+            // One directory alone (a root, a deep narrow chain) is read
+            // here: threads would cost more than they share.
+            let listings: Vec<Listing> = if level.len() == 1 {
+                level.iter().map(|(p, _)| list(p, how)).collect()
+            } else {
+                let all: Result<Vec<Listing>, std::convert::Infallible> =
+                    crate::par::try_map(&level, |(p, _)| Ok(list(p, how)));
+                match all {
+                    Ok(v) => v,
+                    Err(never) => match never {},
+                }
+            };
+            let mut next = Vec::new();
+            for ((path, slot), mut listing) in level.into_iter().zip(listings) {
+                if let Ok(entries) = &mut listing {
+                    for e in entries.iter_mut() {
+                        if matches!(&e.entry, Ok(he) if he.kind == HostKind::Dir) {
+                            e.dir = Some(dirs.len());
+                            next.push((path.join(&e.name), dirs.len()));
+                            dirs.push(None);
+                        }
+                    }
+                }
+                if let Some(d) = dirs.get_mut(slot) {
+                    *d = Some(listing);
+                }
+            }
+            level = next;
+        }
+        Scan { dirs }
+    }
+
+    /// Directory `k`'s listing, handed over once (memory is freed as the
+    /// walk goes).
+    pub(super) fn take(&mut self, k: usize) -> Listing {
+        self.dirs
+            .get_mut(k)
+            .and_then(Option::take)
+            .unwrap_or_else(|| Ok(Vec::new()))
+    }
+}
+
+/// Lists `dir` and reads each entry.
+fn list(dir: &Path, how: Walk) -> Listing {
+    let f = host::open_dir(dir)?;
+    let names = host::list_dir(dir)?;
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let path = dir.join(&name);
+            let entry =
+                host::read_entry_in(&f, &name, &path).and_then(|e| match how.follow_symlinks {
+                    true => host::following_files(e, &path),
+                    false => Ok(e),
+                });
+            let xattrs = match how.preserve_xattrs && entry.is_ok() {
+                true => host::xattrs(&path),
+                false => Ok(Vec::new()),
+            };
+            Scanned {
+                name,
+                entry,
+                xattrs,
+                dir: None,
+            }
+        })
+        .collect())
+}
