@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# Compares fstool with mke2fs -d, genext2fs, tar (and mkfs.fat + mcopy when
-# asked) on the same tree, in one run. Reports the median wall time of
-# several runs, ratios, fstool's peak RSS, image sizes and the input size.
+# Compares fstool with the usual tool for each format on the same tree, in
+# one run: tar cf, mke2fs -d, genext2fs, mkfs.erofs, mksquashfs
+# (uncompressed), mkfs.fat + mcopy, and the hash alone (sha256sum, and
+# OpenSSL's SHA-NI SHA-256, of fstool's finished image). Reports the median
+# wall time of several runs, ratios, peak RSS, image sizes and the input
+# size, and where fstool's time goes (FSTOOL_TIMING).
 #
 #   benches/compare.sh                 # synthetic 60,000-entry / 700 MiB tree
 #   benches/compare.sh DIR             # any directory
 #   RUNS=5 SIZE=4G benches/compare.sh  # more runs, another image size
-#   FAT=1 benches/compare.sh           # also FAT32: fstool vs mkfs.fat + mcopy -s
+#   FAT_TREE=DIR FAT_SIZE=512M         # FAT32's tree (default DIR/doc when it
+#                                      # exists, else DIR) and volume size
+#   BIG=0 benches/compare.sh           # skip the 64 GiB GPT disk (its
+#                                      # sha256sum takes minutes)
 #   NTFS=1 benches/compare.sh          # also NTFS: fstool vs mkntfs + ntfs-3g + cp -a
+#   MILLION=1 benches/compare.sh       # also 1,000,000 entries (generated once,
+#                                      # 2 GiB): fstool's time and peak RSS vs tar
 #
 # Everything is written under bench-out/ in the repository (same filesystem
 # as the build, so fstool can use copy_file_range).
@@ -23,7 +31,11 @@ missing=()
 need mke2fs || missing+=(e2fsprogs)
 need genext2fs || missing+=(genext2fs)
 [ -x /usr/bin/time ] || missing+=(time)
-if [ "${FAT:-0}" = 1 ]; then need mkfs.fat || missing+=(dosfstools); need mcopy || missing+=(mtools); fi
+need mkfs.fat || missing+=(dosfstools)
+need mcopy || missing+=(mtools)
+need mksquashfs || missing+=(squashfs-tools)
+need mkfs.erofs || missing+=(erofs-utils)
+need openssl || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
     $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -79,6 +91,12 @@ cat > "$OUT/ext4-auto.json" <<JSON
 JSON
 run fstool-ext4 "$FSTOOL" build "$OUT/ext4.json" -o "$OUT/fstool-ext4.img" -q
 run fstool-ext4-auto "$FSTOOL" build "$OUT/ext4-auto.json" -o "$OUT/fstool-ext4-auto.img" -q
+run fstool-ext4-nohash "$FSTOOL" build "$OUT/ext4.json" -o "$OUT/fstool-ext4-nohash.img" -q --no-hash
+run fstool-auto-nohash "$FSTOOL" build "$OUT/ext4-auto.json" -o "$OUT/fstool-auto-nohash.img" -q --no-hash
+# The hash alone: coreutils' sha256sum (what a user would run) and OpenSSL
+# (SHA-NI, the speed fstool's hasher has) over the finished fixed-size image.
+RUNS=1 run sha256sum sha256sum "$OUT/fstool-ext4.img"
+run openssl-sha256 openssl dgst -sha256 "$OUT/fstool-ext4.img"
 run mke2fs-ext4 mke2fs -q -F -t ext4 -d "$TREE" "$OUT/mke2fs-ext4.img" "$SIZE"
 run genext2fs genext2fs -B 4096 -b $((size_bytes / 4096)) -N $((entries + 1024)) -d "$TREE" "$OUT/genext2fs.img"
 run tar tar cf "$OUT/tar.img" -C "$TREE" .
@@ -89,7 +107,16 @@ echo "fstool ext4 vs mke2fs -t ext4 -d: $(ratio "${T[mke2fs-ext4]}" "${T[fstool-
 echo "fstool ext4 vs genext2fs:         $(ratio "${T[genext2fs]}" "${T[fstool-ext4]}")x faster"
 echo "fstool ext4 / tar cf:             $(ratio "${T[fstool-ext4]}" "${T[tar]}")x the time of tar ($SIZE image; hashing it is part of the build)"
 echo "fstool ext4 auto-size / tar cf:   $(ratio "${T[fstool-ext4-auto]}" "${T[tar]}")x the time of tar"
+echo "fstool ext4 --no-hash / tar cf:   $(ratio "${T[fstool-ext4-nohash]}" "${T[tar]}")x ($SIZE), auto $(ratio "${T[fstool-auto-nohash]}" "${T[tar]}")x"
+echo "fstool ext4 / sha256sum of it:    $(ratio "${T[fstool-ext4]}" "${T[sha256sum]}")x; / openssl dgst: $(ratio "${T[fstool-ext4]}" "${T[openssl-sha256]}")x (the hash alone is $(ratio "${T[openssl-sha256]}" "${T[tar]}")x tar)"
 echo "fstool peak RSS:                  $((R[fstool-ext4] / 1024)) MiB"
+# Where the time goes: one more build of each, with phase timings.
+for j in ext4 ext4-auto; do
+    rm -f "$OUT/timing.img"; sync
+    echo "  timing, $j:"
+    FSTOOL_TIMING=1 "$FSTOOL" build "$OUT/$j.json" -o "$OUT/timing.img" -q 2>&1 | sed 's/^/    /'
+done
+rm -f "$OUT/timing.img"
 for n in fstool-ext4 fstool-ext4-auto mke2fs-ext4 genext2fs tar; do
     printf '  %-14s apparent %6d MiB, on disk %6d MiB\n' "$n" \
         $(($(stat -c %s "$OUT/$n.img") / 1048576)) $(($(du -k "$OUT/$n.img" | cut -f1) / 1024))
@@ -112,18 +139,32 @@ echo "fstool diff, seeds differ:                  ${T[fstool-diff-seeds]} s"
 echo "fstool verify / build:                      $(ratio "${T[fstool-verify]}" "${T[fstool-ext4]}")x the build's time"
 rm -f "$OUT/ext4-again.img" "$OUT/ext4-seed.img"
 
-if [ "${FAT:-0}" = 1 ]; then
-    cat > "$OUT/fat.json" <<JSON
-{"version": 1, "filesystem": {"type": "fat32", "source": "$TREE", "size": "$SIZE", "unsupported": "skip"}}
+# FAT32 at a fixed size on a smaller tree (FAT has no symlinks, and
+# mcopy -s is slow): fstool vs mkfs.fat + mcopy -s and tar cf of that tree.
+FAT_TREE=${FAT_TREE:-$([ -d "$TREE/doc" ] && echo "$TREE/doc" || echo "$TREE")}
+FAT_SIZE=${FAT_SIZE:-512M}
+fat_bytes=$(numfmt --from=iec "$FAT_SIZE")
+echo "FAT32: $FAT_TREE: $(find "$FAT_TREE" | wc -l) entries, $(($(du -sb --apparent-size "$FAT_TREE" | cut -f1) / 1048576)) MiB; volume $FAT_SIZE"
+cat > "$OUT/fat.json" <<JSON
+{"version": 1, "filesystem": {"type": "fat32", "source": "$FAT_TREE", "size": "$FAT_SIZE", "unsupported": "skip", "case_conflicts": "rename"}}
 JSON
-    run fstool-fat32 "$FSTOOL" build "$OUT/fat.json" -o "$OUT/fstool-fat32.img" -q
-    mkfat() { rm -f "$OUT/mkfs-fat.img"; mkfs.fat -F 32 -C "$OUT/mkfs-fat.img" $((size_bytes / 1024)) >/dev/null &&
-        MTOOLS_SKIP_CHECK=1 mcopy -s -i "$OUT/mkfs-fat.img" "$TREE"/* ::/; }
-    export -f mkfat; export OUT TREE size_bytes
-    RUNS=1 run mkfs.fat+mcopy bash -c mkfat
-    echo "fstool fat32 vs mkfs.fat + mcopy -s: $(ratio "${T[mkfs.fat+mcopy]}" "${T[fstool-fat32]}")x faster"
-    echo "fstool fat32 / tar cf:               $(ratio "${T[fstool-fat32]}" "${T[tar]}")x the time of tar"
-fi
+tar cf - -C "$FAT_TREE" . > /dev/null
+run fstool-fat32 "$FSTOOL" build "$OUT/fat.json" -o "$OUT/fstool-fat32.img" -q
+run fstool-fat32-nohash "$FSTOOL" build "$OUT/fat.json" -o "$OUT/fstool-fat32-nohash.img" -q --no-hash
+run tar-fat-tree tar cf "$OUT/tar-fat-tree.img" -C "$FAT_TREE" .
+run openssl-sha256-fat openssl dgst -sha256 "$OUT/fstool-fat32.img"
+mkfat() { rm -f "$OUT/mkfs-fat.img"; mkfs.fat -F 32 -C "$OUT/mkfs-fat.img" $((fat_bytes / 1024)) >/dev/null &&
+    MTOOLS_SKIP_CHECK=1 mcopy -s -i "$OUT/mkfs-fat.img" "$FAT_TREE"/* ::/ 2>/dev/null; }
+export -f mkfat; export OUT FAT_TREE fat_bytes
+RUNS=1 run mkfs.fat+mcopy bash -c 'mkfat || true'
+echo "fstool fat32 vs mkfs.fat + mcopy -s: $(ratio "${T[mkfs.fat+mcopy]}" "${T[fstool-fat32]}")x faster"
+echo "fstool fat32 / tar cf:               $(ratio "${T[fstool-fat32]}" "${T[tar-fat-tree]}")x the time of tar (--no-hash: $(ratio "${T[fstool-fat32-nohash]}" "${T[tar-fat-tree]}")x; hashing $FAT_SIZE alone: $(ratio "${T[openssl-sha256-fat]}" "${T[tar-fat-tree]}")x)"
+rm -f "$OUT/fstool-fat32-nohash.img" "$OUT/tar-fat-tree.img" "$OUT/mkfs-fat.img"
+
+# SquashFS, uncompressed, as the other read-only image builder.
+run mksquashfs mksquashfs "$TREE" "$OUT/mksquashfs.img" -noappend -noI -noD -noF -noX -all-root -no-progress -quiet
+echo "fstool ext4 auto vs mksquashfs (uncompressed): $(ratio "${T[mksquashfs]}" "${T[fstool-ext4-auto]}")x faster"
+rm -f "$OUT/mksquashfs.img"
 
 # EROFS: fstool vs mkfs.erofs (uncompressed, owners reset like the spec's
 # defaults), on the same tree; sizes compared too.
@@ -143,7 +184,7 @@ JSON
 {"version": 1, "filesystem": {"type": "erofs", "source": "$TREE", "compression": "lz4", "dedupe": true}}
 JSON
     run mkfs.erofs mkfs.erofs -T0 --all-root "$OUT/mkfs.erofs.img" "$TREE"
-    echo "fstool erofs vs mkfs.erofs -T0 --all-root: $(ratio "${T[mkfs.erofs]}" "${T[fstool-erofs]}")x faster"
+    echo "fstool erofs vs mkfs.erofs -T0 --all-root: $(ratio "${T[mkfs.erofs]}" "${T[fstool-erofs]}")x faster; / tar cf: $(ratio "${T[fstool-erofs]}" "${T[tar]}")x"
     # LZ4: fstool's fixed-output extents against mkfs.erofs -zlz4 (4 KiB
     # pclusters by default, as fstool's).
     run fstool-erofs-lz4 "$FSTOOL" build "$OUT/erofs-lz4.json" -o "$OUT/fstool-erofs-lz4.img" -q
@@ -202,3 +243,45 @@ cat > "$OUT/sparse.json" <<JSON
 JSON
 RUNS=1 run fstool-8g-sparse "$FSTOOL" build "$OUT/sparse.json" -o "$OUT/fstool-8g-sparse.img" -q
 echo "8 GiB sparse file: peak RSS $((R[fstool-8g-sparse] / 1024)) MiB"
+
+# A 64 GiB GPT disk holding 100 MiB (one ext4 partition with one file):
+# the build, hash included, against hashing the finished image once.
+if [ "${BIG:-1}" = 1 ]; then
+    mkdir -p "$OUT/big-tree"
+    [ -f "$OUT/big-tree/data.bin" ] || head -c $((100 << 20)) /dev/urandom > "$OUT/big-tree/data.bin"
+    cat > "$OUT/big.toml" <<TOML
+version = 1
+[image]
+partition_table = "gpt"
+size = "64GiB"
+[[partitions]]
+type = "linux"
+size = "remaining"
+[partitions.filesystem]
+type = "ext4"
+source = "$OUT/big-tree"
+TOML
+    RUNS=1 run fstool-64g-gpt "$FSTOOL" build "$OUT/big.toml" -o "$OUT/fstool-64g-gpt.img" -q
+    RUNS=1 run sha256sum-64g sha256sum "$OUT/fstool-64g-gpt.img"
+    echo "64 GiB GPT disk holding 100 MiB: fstool $(ratio "${T[fstool-64g-gpt]}" "${T[sha256sum-64g]}")x the time of sha256sum of the image; peak RSS $((R[fstool-64g-gpt] / 1024)) MiB; on disk $(($(du -k "$OUT/fstool-64g-gpt.img" | cut -f1) / 1024)) MiB"
+    rm -f "$OUT/fstool-64g-gpt.img"
+fi
+
+# 1,000,000 entries (MILLION=1): time and peak RSS against tar.
+if [ "${MILLION:-0}" = 1 ]; then
+    M=$OUT/million
+    if [ ! -f "$M.done" ]; then
+        rm -rf "$M"
+        python3 benches/gen_tree.py --entries 1000000 --mib 2000 "$M"
+        touch "$M.done"
+    fi
+    echo "million: $(find "$M" | wc -l) entries, $(($(du -sb --apparent-size "$M" | cut -f1) / 1048576)) MiB"
+    cat > "$OUT/million.json" <<JSON
+{"version": 1, "filesystem": {"type": "ext4", "source": "$M", "size": "auto"}}
+JSON
+    tar cf - -C "$M" . > /dev/null
+    RUNS=1 run fstool-million "$FSTOOL" build "$OUT/million.json" -o "$OUT/fstool-million.img" -q
+    RUNS=1 run tar-million tar cf "$OUT/tar-million.img" -C "$M" .
+    echo "1,000,000 entries, ext4 auto: $(ratio "${T[fstool-million]}" "${T[tar-million]}")x the time of tar; peak RSS $((R[fstool-million] / 1024)) MiB"
+    rm -f "$OUT/fstool-million.img" "$OUT/tar-million.img"
+fi

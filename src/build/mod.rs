@@ -106,7 +106,23 @@ pub fn build_with(
     let timing = output::Timing::new(opts.timing);
     let mut bar = crate::progress::Bar::new(opts.progress);
     let mut plan_opts = opts.plan_options();
-    plan_opts.phase = bar.phase_callback();
+    plan_opts.phase = match opts.timing {
+        // Phase changes inside planning, with the time since the start
+        // and the memory then (where a huge tree's memory goes).
+        true => {
+            let bar_phase = bar.phase_callback();
+            let start = std::time::Instant::now();
+            crate::progress::Phase::new(move |what| {
+                eprintln!(
+                    "timing:   {:.3} s: {what}{}",
+                    start.elapsed().as_secs_f64(),
+                    output::memory()
+                );
+                bar_phase.set(what);
+            })
+        }
+        false => bar.phase_callback(),
+    };
     let mut planned = image::plan_with(spec, &plan_opts, formats)?;
     timing.mark("resolve+plan");
     planned.qcow2.check()?;

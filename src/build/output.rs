@@ -32,11 +32,28 @@ impl Timing {
         if self.on {
             let now = std::time::Instant::now();
             eprintln!(
-                "timing: {phase}: {:.3} s",
-                (now - self.last.get()).as_secs_f64()
+                "timing: {phase}: {:.3} s{}",
+                (now - self.last.get()).as_secs_f64(),
+                memory()
             );
             self.last.set(now);
         }
+    }
+}
+
+/// The process's resident and peak resident memory (Linux), for timings.
+pub(super) fn memory() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().strip_suffix(" kB"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    match (field("VmRSS:"), field("VmHWM:")) {
+        (Some(rss), Some(peak)) => format!(" (RSS {} MiB, peak {} MiB)", rss / 1024, peak / 1024),
+        _ => String::new(),
     }
 }
 

@@ -183,6 +183,7 @@ pub(super) fn pending(
         Some(t) => t,
         None => resolve_fs(fs, at, ctx)?,
     };
+    ctx.phase.set("planning");
     options
         .prepare(&mut tree)
         .map_err(|source| BuildError::Volume {

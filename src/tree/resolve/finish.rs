@@ -24,12 +24,29 @@ impl Builder {
         out
     }
 
+    /// Reachable nodes in sorted pre-order ([`Builder::preorder`] without
+    /// the paths, which a million-entry tree would pay for twice).
+    fn preorder_ids(&self) -> Vec<usize> {
+        let mut out = Vec::with_capacity(self.nodes.len());
+        let mut stack = vec![ROOT];
+        while let Some(n) = stack.pop() {
+            if let Some(ch) = self.nodes.get(n).and_then(|b| b.children.as_ref()) {
+                stack.extend(ch.values().rev());
+            }
+            out.push(n);
+        }
+        out
+    }
+
     /// The final tree: node ids in sorted pre-order; the first name of each
-    /// inode in that order owns it, later names become hard links.
-    pub(super) fn finish(self) -> Result<Tree, TreeError> {
-        let order = self.preorder();
+    /// inode in that order owns it, later names become hard links. Names,
+    /// contents and targets move from the builder into the tree (and
+    /// each directory's name map is freed as it is passed), so memory
+    /// does not hold the tree twice.
+    pub(super) fn finish(mut self) -> Result<Tree, TreeError> {
+        let order = self.preorder_ids();
         let mut id_of = vec![None::<NodeId>; self.nodes.len()];
-        for (i, (n, _)) in order.iter().enumerate() {
+        for (i, n) in order.iter().enumerate() {
             let id = u32::try_from(i).map_err(|_| TreeError::TooLarge)?;
             if let Some(slot) = id_of.get_mut(*n) {
                 *slot = Some(NodeId(id));
@@ -38,49 +55,45 @@ impl Builder {
         let id = |n: usize| id_of.get(n).copied().flatten().unwrap_or(NodeId::ROOT);
         let mut owner: Vec<Option<NodeId>> = vec![None; self.inodes.len()];
         let mut nodes = Vec::with_capacity(order.len());
-        for (n, _) in &order {
-            let Some(b) = self.nodes.get(*n) else {
+        for n in order {
+            let Some(b) = self.nodes.get_mut(n) else {
                 continue;
             };
-            let Some(inode) = self.inodes.get(b.inode) else {
+            let (name, children, parent, ino) = (
+                std::mem::take(&mut b.name),
+                b.children.take(),
+                b.parent,
+                b.inode,
+            );
+            let Some(inode) = self.inodes.get_mut(ino) else {
                 continue;
             };
-            let me = id(*n);
-            let kind = match owner.get(b.inode).copied().flatten() {
+            let me = id(n);
+            let kind = match owner.get(ino).copied().flatten() {
                 Some(target) => NodeKind::HardLink { target },
                 None => {
-                    if let Some(o) = owner.get_mut(b.inode) {
+                    if let Some(o) = owner.get_mut(ino) {
                         *o = Some(me);
                     }
-                    match &inode.kind {
+                    // The owner comes first; later names need no kind.
+                    match std::mem::replace(&mut inode.kind, Kind::Fifo) {
                         Kind::Dir => NodeKind::Dir {
-                            children: b
-                                .children
-                                .as_ref()
-                                .map(|c| c.values().map(|&c| id(c)).collect())
+                            children: children
+                                .map(|c| c.into_values().map(id).collect())
                                 .unwrap_or_default(),
                         },
-                        Kind::File { data, sparse } => NodeKind::File {
-                            data: data.clone(),
-                            sparse: *sparse,
-                        },
-                        Kind::Symlink(t) => NodeKind::Symlink { target: t.clone() },
-                        Kind::Char(major, minor) => NodeKind::CharDev {
-                            major: *major,
-                            minor: *minor,
-                        },
-                        Kind::Block(major, minor) => NodeKind::BlockDev {
-                            major: *major,
-                            minor: *minor,
-                        },
+                        Kind::File { data, sparse } => NodeKind::File { data, sparse },
+                        Kind::Symlink(target) => NodeKind::Symlink { target },
+                        Kind::Char(major, minor) => NodeKind::CharDev { major, minor },
+                        Kind::Block(major, minor) => NodeKind::BlockDev { major, minor },
                         Kind::Fifo => NodeKind::Fifo,
                         Kind::Socket => NodeKind::Socket,
                     }
                 }
             };
             nodes.push(Node {
-                name: b.name.clone(),
-                parent: id(b.parent),
+                name,
+                parent: id(parent),
                 meta: inode.meta.clone(),
                 kind,
             });

@@ -31,11 +31,13 @@ pub(super) type Listing = Result<Vec<Scanned>, TreeError>;
 pub(super) struct Scanned {
     pub name: OsString,
     /// `lstat` (and, when the walk follows symlinks to files, the file).
-    pub entry: Result<HostEntry, TreeError>,
+    /// Errors are boxed: rare, and large next to an entry (a million
+    /// entries are held at once).
+    pub entry: Result<HostEntry, Box<TreeError>>,
     /// Read only when the walk keeps xattrs.
-    pub xattrs: Result<Vec<(String, Vec<u8>)>, TreeError>,
+    pub xattrs: Result<Vec<(String, Vec<u8>)>, Box<TreeError>>,
     /// Where this directory's own listing is in the [`Scan`].
-    pub dir: Option<usize>,
+    pub dir: Option<u32>,
 }
 
 impl Scan {
@@ -61,7 +63,10 @@ impl Scan {
                 if let Ok(entries) = &mut listing {
                     for e in entries.iter_mut() {
                         if matches!(&e.entry, Ok(he) if he.kind == HostKind::Dir) {
-                            e.dir = Some(dirs.len());
+                            // More directories than u32 counts cannot be
+                            // ext/FAT/NTFS/EROFS trees anyway (the tree's
+                            // own ids are u32; it fails TooLarge later).
+                            e.dir = u32::try_from(dirs.len()).ok();
                             next.push((path.join(&e.name), dirs.len()));
                             dirs.push(None);
                         }
@@ -78,9 +83,9 @@ impl Scan {
 
     /// Directory `k`'s listing, handed over once (memory is freed as the
     /// walk goes).
-    pub(super) fn take(&mut self, k: usize) -> Listing {
+    pub(super) fn take(&mut self, k: u32) -> Listing {
         self.dirs
-            .get_mut(k)
+            .get_mut(k as usize)
             .and_then(Option::take)
             .unwrap_or_else(|| Ok(Vec::new()))
     }
@@ -105,8 +110,8 @@ fn list(dir: &Path, how: Walk) -> Listing {
             };
             Scanned {
                 name,
-                entry,
-                xattrs,
+                entry: entry.map_err(Box::new),
+                xattrs: xattrs.map_err(Box::new),
                 dir: None,
             }
         })

@@ -32,7 +32,7 @@ impl Builder {
         let mut scan = super::scan::Scan::read(root, how);
         let mut links: BTreeMap<(u64, u64), usize> = BTreeMap::new();
         // Explicit stack: deep trees must not overflow ours.
-        let mut stack: Vec<(PathBuf, usize, usize)> = vec![(root.to_path_buf(), 0, into)];
+        let mut stack: Vec<(PathBuf, u32, usize)> = vec![(root.to_path_buf(), 0, into)];
         while let Some((hdir, k, bdir)) = stack.pop() {
             let mut subdirs = Vec::new();
             for e in scan.take(k)? {
@@ -46,7 +46,7 @@ impl Builder {
                     path: hpath.display().to_string(),
                     message: format!("name {why}"),
                 })?;
-                let he = e.entry?;
+                let he = e.entry.map_err(|e| *e)?;
                 if let Some(key) = he.link_key {
                     if let Some(&ino) = links.get(&key) {
                         self.link(bdir, &name, ino, false, Origin::Source);
@@ -63,9 +63,9 @@ impl Builder {
                 };
                 let mut meta = Meta::new(perm, 0, 0, self.host_time(he.mtime));
                 if preserve_xattrs {
-                    meta.xattrs = e.xattrs?;
+                    meta.xattrs = e.xattrs.map_err(|e| *e)?;
                 }
-                let child = e.dir.unwrap_or(usize::MAX);
+                let child = e.dir.unwrap_or(u32::MAX);
                 if is_dir {
                     if let Some(n) = self.merge_dir(bdir, &name, &meta) {
                         subdirs.push((hpath, child, n));

@@ -119,7 +119,7 @@ pub struct InodePlan {
     pub map_blocks: Vec<u64>,
     pub xattr_block: Option<u64>,
     /// Directory layout, for directories.
-    pub dir: Option<dir::DirLayout>,
+    pub dir: Option<Box<dir::DirLayout>>,
     pub links: u32,
     /// Logical size in blocks of the data (for i_size of directories).
     pub data_blocks: u64,
@@ -167,7 +167,7 @@ struct Need {
     data: Vec<(u64, u64)>,
     data_blocks: u64,
     xattr_block: bool,
-    dir: Option<dir::DirLayout>,
+    dir: Option<Box<dir::DirLayout>>,
     links: u32,
 }
 

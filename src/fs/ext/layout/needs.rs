@@ -102,7 +102,7 @@ pub(super) fn inode_needs(
                             .into(),
                     });
                 }
-                (vec![(0, nb)], nb, Some(layout))
+                (vec![(0, nb)], nb, Some(Box::new(layout)))
             }
             NodeKind::File { data, sparse } => {
                 let n = data.len().div_ceil(bs);
