@@ -178,7 +178,10 @@ impl FollowingHasher {
         let mut pos = 0u64;
         while pos < self.size {
             let w = self.watermark.load(Ordering::Acquire);
-            if w <= pos {
+            // Wait for a whole chunk (or the end): following a writer of
+            // small files piece by piece cost a SEEK_DATA and a read per
+            // file, each taking the image's inode lock the writer needs.
+            if w <= pos || (w < self.size && w - pos < crate::io::CHUNK as u64) {
                 if self.aborted.load(Ordering::Acquire) {
                     return Err(crate::io::host_err(&self.path)(std::io::Error::other(
                         "build failed",
