@@ -113,6 +113,14 @@ pub trait BlockDevice: ReadAt {
     fn finish(&mut self) -> Result<()> {
         Ok(())
     }
+    /// A second handle on the same bytes, for another thread writing
+    /// ranges this one does not (a raw file: a duplicated descriptor).
+    /// `None` (the default) where every write must go through one handle:
+    /// qcow2 allocates clusters in write order, a window would need its
+    /// parent's.
+    fn split_writer(&self) -> Option<Box<dyn BlockDevice + Send>> {
+        None
+    }
 }
 
 /// Size of one streaming chunk: large enough for sequential I/O to run at
@@ -214,6 +222,16 @@ impl BlockDevice for SparseFile {
     /// the target path.
     fn finish(&mut self) -> Result<()> {
         self.file.flush().map_err(host_err(&self.path))
+    }
+    /// `pwrite` through either descriptor lands in the same file; the
+    /// writers keep to disjoint ranges.
+    fn split_writer(&self) -> Option<Box<dyn BlockDevice + Send>> {
+        let file = self.file.try_clone().ok()?;
+        Some(Box::new(SparseFile {
+            file,
+            path: self.path.clone(),
+            size: self.size,
+        }))
     }
 }
 

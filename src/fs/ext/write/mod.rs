@@ -44,7 +44,18 @@ const S_IFREG: u16 = 0o100000;
 const S_IFLNK: u16 = 0o120000;
 const S_IFSOCK: u16 = 0o140000;
 
+/// A regular file's data to copy: its inode plan, node and contents.
+type DataJob<'a> = (&'a InodePlan, NodeId, &'a FileData);
+
 /// Writes the planned image for `tree` onto `dev` (which must read as zeros).
+///
+/// Everything but file data (inode tables, directory, extent and xattr
+/// blocks, bitmaps, descriptors, superblocks) is written by the inode pass;
+/// file data is copied in on-disk order. The two touch disjoint blocks, so
+/// where the device can hand out a second handle (a raw file) the data is
+/// copied on another thread while the inode pass runs, and the bytes are
+/// the same either way. Progress says a prefix is final only once the inode
+/// pass is done, and then up to the first file not yet copied.
 pub fn write(
     plan: &ExtPlan,
     tree: &Tree,
@@ -52,9 +63,6 @@ pub fn write(
     progress: Progress,
 ) -> Result<ExtReport, ExtError> {
     let geo = &plan.geo;
-    let bs = geo.block_size as u64;
-    let csum_on = plan.features.csum();
-    let fs_seed = csum::fs_seed(&plan.opts.uuid);
     if dev.size() < geo.bytes() {
         return Err(ExtError::Io(IoError::OutOfBounds {
             offset: 0,
@@ -62,7 +70,103 @@ pub fn write(
             size: dev.size(),
         }));
     }
+    let jobs = data_jobs(plan, tree);
+    let total_data = tree.data_bytes();
+    let bs = geo.block_size as u64;
+    // Data runs were allocated in inode order by one ascending cursor.
+    let start_of = |job: Option<&DataJob>| {
+        job.and_then(|j| j.0.runs.first())
+            .map_or(geo.bytes(), |r| r.physical * bs)
+    };
+    let tick = |data_done, final_below| crate::progress::Tick {
+        data_done,
+        data_total: total_data,
+        final_below,
+    };
+    let Some(mut second) = dev.split_writer() else {
+        let report = write_inodes(plan, tree, dev)?;
+        progress(tick(0, start_of(jobs.first())));
+        let mut done = 0u64;
+        for (k, &(ip, id, data)) in jobs.iter().enumerate() {
+            write_file_data(dev, &ip.runs, bs, data, &|| tree.path_of(id))?;
+            done += data.len();
+            progress(tick(done, start_of(jobs.get(k + 1))));
+        }
+        return Ok(report);
+    };
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let done = AtomicU64::new(0);
+    let next = AtomicU64::new(start_of(jobs.first()));
+    let stop = AtomicBool::new(false);
+    let (inodes, copied) = std::thread::scope(|s| {
+        let copier = s.spawn(|| -> Result<(), ExtError> {
+            for (k, &(ip, id, data)) in jobs.iter().enumerate() {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                write_file_data(second.as_mut(), &ip.runs, bs, data, &|| tree.path_of(id))?;
+                done.fetch_add(data.len(), Ordering::Relaxed);
+                // Release: the bytes below are written before anyone
+                // reads this as final.
+                next.store(start_of(jobs.get(k + 1)), Ordering::Release);
+            }
+            Ok(())
+        });
+        let inodes = write_inodes(plan, tree, dev);
+        match &inodes {
+            Err(_) => stop.store(true, Ordering::Relaxed),
+            // The inode pass is done: from here what the copier has
+            // finished is final.
+            Ok(_) => {
+                while !copier.is_finished() {
+                    progress(tick(
+                        done.load(Ordering::Relaxed),
+                        next.load(Ordering::Acquire),
+                    ));
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+        }
+        let copied = copier
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (inodes, copied)
+    });
+    // An inode-pass error first, as when the two ran one after the other.
+    let report = inodes?;
+    copied?;
+    second.finish()?;
+    progress(tick(done.into_inner(), next.into_inner()));
+    Ok(report)
+}
 
+/// Every regular file with data blocks, in inode (and so on-disk) order.
+fn data_jobs<'a>(plan: &'a ExtPlan, tree: &'a Tree) -> Vec<DataJob<'a>> {
+    plan.inodes
+        .iter()
+        .filter(|ip| !ip.runs.is_empty())
+        .filter_map(|ip| match ip.source {
+            InodeSource::Node(id) => match &tree.node(id).kind {
+                NodeKind::File { data, .. } => Some((ip, id, data)),
+                _ => None,
+            },
+            InodeSource::Journal => None,
+        })
+        .collect()
+}
+
+/// The inode pass: inode tables, directory, extent, xattr and symlink
+/// blocks, the journal superblock, then bitmaps, descriptors and
+/// superblocks. Everything but file data.
+fn write_inodes(
+    plan: &ExtPlan,
+    tree: &Tree,
+    dev: &mut dyn BlockDevice,
+) -> Result<ExtReport, ExtError> {
+    let geo = &plan.geo;
+    let bs = geo.block_size as u64;
+    let csum_on = plan.features.csum();
+    let fs_seed = csum::fs_seed(&plan.opts.uuid);
     let ipg = geo.inodes_per_group as usize;
     let isz = geo.inode_size as usize;
     let mut table = vec![0u8; ipg * isz];
@@ -84,10 +188,6 @@ pub fn write(
         data_bytes: 0,
         indexed_directories: plan.indexed_dirs(),
     };
-    let total_data = tree.data_bytes();
-    // File data is written last, in on-disk order, so that everything below
-    // the current write position is final (a hasher can follow behind).
-    let mut data_jobs: Vec<(&InodePlan, NodeId, &FileData)> = Vec::new();
 
     for ip in &plan.inodes {
         let group = geo.group_of_ino(ip.ino);
@@ -171,9 +271,6 @@ pub fn write(
                     NodeKind::File { data, .. } => {
                         report.files += 1;
                         report.data_bytes += data.len();
-                        if !ip.runs.is_empty() {
-                            data_jobs.push((ip, id, data));
-                        }
                         let iblock = write_mapping(plan, dev, ip, tail_seed)?;
                         (S_IFREG, data.len(), iblock)
                     }
@@ -254,27 +351,6 @@ pub fn write(
     flush_table(plan, dev, table_group, &mut table, table_used)?;
     drop(table);
     write_group_metadata(plan, dev, fs_seed, jnl_backup)?;
-
-    // Data runs were allocated in inode order by one ascending cursor.
-    let mut done_data = 0u64;
-    let start_of = |job: Option<&(&InodePlan, NodeId, &FileData)>| {
-        job.and_then(|j| j.0.runs.first())
-            .map_or(geo.bytes(), |r| r.physical * bs)
-    };
-    progress(crate::progress::Tick {
-        data_done: 0,
-        data_total: total_data,
-        final_below: start_of(data_jobs.first()),
-    });
-    for (k, &(ip, id, data)) in data_jobs.iter().enumerate() {
-        write_file_data(dev, &ip.runs, bs, data, &|| tree.path_of(id))?;
-        done_data += data.len();
-        progress(crate::progress::Tick {
-            data_done: done_data,
-            data_total: total_data,
-            final_below: start_of(data_jobs.get(k + 1)),
-        });
-    }
     Ok(report)
 }
 
