@@ -154,7 +154,7 @@ run fstool-fat32-nohash "$FSTOOL" build "$OUT/fat.json" -o "$OUT/fstool-fat32-no
 run tar-fat-tree tar cf "$OUT/tar-fat-tree.img" -C "$FAT_TREE" .
 run openssl-sha256-fat openssl dgst -sha256 "$OUT/fstool-fat32.img"
 mkfat() { rm -f "$OUT/mkfs-fat.img"; mkfs.fat -F 32 -C "$OUT/mkfs-fat.img" $((fat_bytes / 1024)) >/dev/null &&
-    MTOOLS_SKIP_CHECK=1 mcopy -s -i "$OUT/mkfs-fat.img" "$FAT_TREE"/* ::/ 2>/dev/null; }
+    MTOOLS_SKIP_CHECK=1 mcopy -s -D a -i "$OUT/mkfs-fat.img" "$FAT_TREE"/* ::/ </dev/null 2>/dev/null; }
 export -f mkfat; export OUT FAT_TREE fat_bytes
 RUNS=1 run mkfs.fat+mcopy bash -c 'mkfat || true'
 echo "fstool fat32 vs mkfs.fat + mcopy -s: $(ratio "${T[mkfs.fat+mcopy]}" "${T[fstool-fat32]}")x faster"
