@@ -18,6 +18,13 @@ where
         .map_or(1, |n| n.get())
         .min(items.len())
         .max(1);
+    // One worker (one core, or one item: a lone directory of a deep
+    // chain) runs here: a thread would cost more than it shares.
+    if workers == 1 {
+        // Every item is run, as on threads; then the first error wins.
+        let all: Vec<Result<R, E>> = items.iter().map(&f).collect();
+        return all.into_iter().collect();
+    }
     let done: Vec<Vec<(usize, Result<R, E>)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
@@ -44,6 +51,18 @@ where
     }
     // Every index was taken by exactly one thread, so every slot is full.
     slots.into_iter().flatten().collect()
+}
+
+/// [`try_map`] for work that cannot fail.
+pub fn map<T, R>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R>
+where
+    T: Sync,
+    R: Send,
+{
+    match try_map(items, |x| Ok::<R, std::convert::Infallible>(f(x))) {
+        Ok(v) => v,
+        Err(never) => match never {},
+    }
 }
 
 #[cfg(test)]

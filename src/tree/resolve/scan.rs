@@ -46,18 +46,7 @@ impl Scan {
         let mut dirs: Vec<Option<Listing>> = vec![None];
         let mut level: Vec<(PathBuf, usize)> = vec![(root.to_path_buf(), 0)];
         while !level.is_empty() {
-            // One directory alone (a root, a deep narrow chain) is read
-            // here: threads would cost more than they share.
-            let listings: Vec<Listing> = if level.len() == 1 {
-                level.iter().map(|(p, _)| list(p, how)).collect()
-            } else {
-                let all: Result<Vec<Listing>, std::convert::Infallible> =
-                    crate::par::try_map(&level, |(p, _)| Ok(list(p, how)));
-                match all {
-                    Ok(v) => v,
-                    Err(never) => match never {},
-                }
-            };
+            let listings = crate::par::map(&level, |(p, _)| list(p, how));
             let mut next = Vec::new();
             for ((path, slot), mut listing) in level.into_iter().zip(listings) {
                 if let Ok(entries) = &mut listing {
