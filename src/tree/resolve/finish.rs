@@ -3,39 +3,32 @@
 use super::{Builder, Kind, Node, NodeId, NodeKind, Tree, TreeError, ROOT};
 
 impl Builder {
-    /// Reachable nodes in sorted pre-order, with their image paths.
-    pub(super) fn preorder(&self) -> Vec<(usize, String)> {
-        let mut out = Vec::new();
-        let mut stack = vec![(ROOT, "/".to_string())];
-        while let Some((n, path)) = stack.pop() {
+    /// Reachable nodes in sorted pre-order, each with a value derived from
+    /// its parent's: `at(parent_value, name)`, `root` for the root.
+    fn preorder_with<T>(&self, root: T, at: impl Fn(&T, &[u8]) -> T) -> Vec<(usize, T)> {
+        let mut out = Vec::with_capacity(self.nodes.len());
+        let mut stack = vec![(ROOT, root)];
+        while let Some((n, v)) = stack.pop() {
             if let Some(ch) = self.nodes.get(n).and_then(|b| b.children.as_ref()) {
                 for (name, &c) in ch.iter().rev() {
-                    let name = String::from_utf8_lossy(name);
-                    let p = if path == "/" {
-                        format!("/{name}")
-                    } else {
-                        format!("{path}/{name}")
-                    };
-                    stack.push((c, p));
+                    stack.push((c, at(&v, name)));
                 }
             }
-            out.push((n, path));
+            out.push((n, v));
         }
         out
     }
 
-    /// Reachable nodes in sorted pre-order ([`Builder::preorder`] without
-    /// the paths, which a million-entry tree would pay for twice).
-    fn preorder_ids(&self) -> Vec<usize> {
-        let mut out = Vec::with_capacity(self.nodes.len());
-        let mut stack = vec![ROOT];
-        while let Some(n) = stack.pop() {
-            if let Some(ch) = self.nodes.get(n).and_then(|b| b.children.as_ref()) {
-                stack.extend(ch.values().rev());
+    /// Reachable nodes in sorted pre-order, with their image paths.
+    pub(super) fn preorder(&self) -> Vec<(usize, String)> {
+        self.preorder_with("/".to_string(), |path, name| {
+            let name = String::from_utf8_lossy(name);
+            if path == "/" {
+                format!("/{name}")
+            } else {
+                format!("{path}/{name}")
             }
-            out.push(n);
-        }
-        out
+        })
     }
 
     /// The final tree: node ids in sorted pre-order; the first name of each
@@ -44,9 +37,10 @@ impl Builder {
     /// each directory's name map is freed as it is passed), so memory
     /// does not hold the tree twice.
     pub(super) fn finish(mut self) -> Result<Tree, TreeError> {
-        let order = self.preorder_ids();
+        // No paths: a million-entry tree would pay for them twice.
+        let order = self.preorder_with((), |_, _| ());
         let mut id_of = vec![None::<NodeId>; self.nodes.len()];
-        for (i, n) in order.iter().enumerate() {
+        for (i, (n, _)) in order.iter().enumerate() {
             let id = u32::try_from(i).map_err(|_| TreeError::TooLarge)?;
             if let Some(slot) = id_of.get_mut(*n) {
                 *slot = Some(NodeId(id));
@@ -55,7 +49,7 @@ impl Builder {
         let id = |n: usize| id_of.get(n).copied().flatten().unwrap_or(NodeId::ROOT);
         let mut owner: Vec<Option<NodeId>> = vec![None; self.inodes.len()];
         let mut nodes = Vec::with_capacity(order.len());
-        for n in order {
+        for (n, ()) in order {
             let Some(b) = self.nodes.get_mut(n) else {
                 continue;
             };
