@@ -83,15 +83,27 @@ pub fn write(
         data_total: total_data,
         final_below,
     };
+    // Copies every file in order; after each, `copied(bytes so far, start
+    // of the next file)`. Stops early when `stop` is set.
+    let copy_all = |dev: &mut dyn BlockDevice,
+                    stop: &dyn Fn() -> bool,
+                    copied: &mut dyn FnMut(u64, u64)|
+     -> Result<(), ExtError> {
+        let mut done = 0u64;
+        for (k, &(ip, id, data)) in jobs.iter().enumerate() {
+            if stop() {
+                break;
+            }
+            write_file_data(dev, &ip.runs, bs, data, &|| tree.path_of(id))?;
+            done += data.len();
+            copied(done, start_of(jobs.get(k + 1)));
+        }
+        Ok(())
+    };
     let Some(mut second) = dev.split_writer() else {
         let report = write_inodes(plan, tree, dev)?;
         progress(tick(0, start_of(jobs.first())));
-        let mut done = 0u64;
-        for (k, &(ip, id, data)) in jobs.iter().enumerate() {
-            write_file_data(dev, &ip.runs, bs, data, &|| tree.path_of(id))?;
-            done += data.len();
-            progress(tick(done, start_of(jobs.get(k + 1))));
-        }
+        copy_all(dev, &|| false, &mut |done, next| progress(tick(done, next)))?;
         return Ok(report);
     };
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -99,18 +111,17 @@ pub fn write(
     let next = AtomicU64::new(start_of(jobs.first()));
     let stop = AtomicBool::new(false);
     let (inodes, copied) = std::thread::scope(|s| {
-        let copier = s.spawn(|| -> Result<(), ExtError> {
-            for (k, &(ip, id, data)) in jobs.iter().enumerate() {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                write_file_data(second.as_mut(), &ip.runs, bs, data, &|| tree.path_of(id))?;
-                done.fetch_add(data.len(), Ordering::Relaxed);
-                // Release: the bytes below are written before anyone
-                // reads this as final.
-                next.store(start_of(jobs.get(k + 1)), Ordering::Release);
-            }
-            Ok(())
+        let copier = s.spawn(|| {
+            copy_all(
+                second.as_mut(),
+                &|| stop.load(Ordering::Relaxed),
+                &mut |d, n| {
+                    done.store(d, Ordering::Relaxed);
+                    // Release: the bytes below are written before anyone
+                    // reads this as final.
+                    next.store(n, Ordering::Release);
+                },
+            )
         });
         let inodes = write_inodes(plan, tree, dev);
         match &inodes {
